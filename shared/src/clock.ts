@@ -6,7 +6,7 @@ export interface TimerHandle {
 }
 
 export interface Clock {
-  /** Milliseconds on a monotonic scale; only differences are meaningful. */
+  /** Milliseconds on a monotonic scale, so only differences between readings are meaningful. */
   now(): number;
   /** Milliseconds since the Unix epoch, for timestamps shown to people and APIs. */
   wallNow(): number;

@@ -6,7 +6,7 @@ export type { Logger };
 export interface LoggerSettings {
   /** Service name written as the `service` field of every line. */
   service: string;
-  /** pino level; LOG_LEVEL overrides it, and tests pass 'silent'. */
+  /** pino level name. The LOG_LEVEL environment variable overrides it, and tests pass 'silent'. */
   level?: string;
 }
 

@@ -1,9 +1,9 @@
-// How a model pool learns which replicas exist. The static list from the config and
-// the Kubernetes EndpointSlice watcher both implement ReplicaSource, and the pool
-// reconciles each full snapshot against the replicas it already tracks.
+// Replica discovery contract. The static list from the config and the Kubernetes
+// EndpointSlice watcher both implement ReplicaSource, and the model pool reconciles
+// each full snapshot against the replicas it already tracks.
 
 export interface EndpointObservation {
-  /** host:port, unique within a model; also the replica id in metrics and /admin/state. */
+  /** host:port, unique within a model. It is also the replica id in metrics and /admin/state. */
   id: string;
   /** Base URL of the replica, such as http://10.0.3.7:8000. */
   url: string;
