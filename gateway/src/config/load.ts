@@ -1,0 +1,172 @@
+// Validates a parsed gateway configuration, fills defaults and freezes the result, so
+// every other module reads complete, checked values.
+import { readFile } from 'node:fs/promises';
+import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { Protocol } from '../../../shared/src/admin-state.ts';
+import { HEALTH_PATH_BY_PROTOCOL, MODEL_DEFAULTS, SERVER_DEFAULTS } from './defaults.ts';
+import { GatewayConfigSchema, type GatewayConfigInput, type ModelConfigInput } from './schema.ts';
+
+export type ReplicaSourceConfig =
+  | { kind: 'static'; urls: readonly string[] }
+  | { kind: 'kubernetes'; namespace: string; service: string; port: string | number };
+
+export interface ModelConfig {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly replicas: ReplicaSourceConfig;
+  readonly maxInflightPerReplica: number;
+  readonly queue: { readonly maxSize: number; readonly timeoutMs: number };
+  readonly batching: { readonly maxBatchSize: number; readonly maxDelayMs: number };
+  readonly health: {
+    readonly path: string;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly unhealthyThreshold: number;
+    readonly healthyThreshold: number;
+  };
+  readonly ejection: { readonly consecutiveFailures: number; readonly baseMs: number; readonly maxMs: number };
+  readonly retry: { readonly maxAttempts: number };
+  readonly scaleFromZero: { readonly enabled: boolean; readonly holdTimeoutMs: number; readonly maxHeld: number };
+  readonly upstream: {
+    readonly connectTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly bodyTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
+}
+
+export interface GatewayConfig {
+  readonly server: {
+    readonly port: number;
+    readonly adminPort: number;
+    readonly host: string;
+    readonly bodyLimitBytes: number;
+    readonly shutdownGraceMs: number;
+  };
+  readonly models: readonly ModelConfig[];
+}
+
+/** Invalid configuration; the message lists every problem with its key path and value. */
+export class ConfigError extends Error {
+  readonly code = 'INFERGATE_INVALID_CONFIG';
+  readonly problems: readonly string[];
+
+  constructor(source: string, problems: readonly string[]) {
+    super(`invalid gateway configuration in ${source}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Reads, validates and completes the YAML file at path. */
+export async function loadConfigFile(path: string): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    const detail = error instanceof YAMLParseError ? error.message : String(error);
+    throw new ConfigError(path, [`the file is not valid YAML: ${detail}`]);
+  }
+  return buildConfig(parsed, path);
+}
+
+/**
+ * Validates an already parsed configuration object and returns it complete and frozen.
+ * Throws ConfigError naming each invalid key path, its value and what is allowed.
+ */
+export function buildConfig(input: unknown, source = 'configuration'): GatewayConfig {
+  const problems: string[] = [];
+  for (const error of Value.Errors(GatewayConfigSchema, input)) {
+    // A failed union reports its own summary first; the branch errors repeat it less clearly.
+    problems.push(describeProblem(error.path, error.value, error.message, error.schema));
+    if (problems.length >= 20) break;
+  }
+  if (problems.length > 0) throw new ConfigError(source, dedupe(problems));
+
+  const valid = input as GatewayConfigInput;
+  const seen = new Set<string>();
+  for (const [index, model] of valid.models.entries()) {
+    if (seen.has(model.name)) problems.push(`models.${index}.name: duplicate model name ${JSON.stringify(model.name)}; names must be unique`);
+    seen.add(model.name);
+    const ejection = { ...MODEL_DEFAULTS.ejection, ...model.ejection };
+    if (ejection.maxMs < ejection.baseMs) {
+      problems.push(`models.${index}.ejection.maxMs: ${ejection.maxMs} is below ejection.baseMs ${ejection.baseMs}; use a value >= baseMs`);
+    }
+    const health = { ...MODEL_DEFAULTS.health, ...model.health };
+    if (health.timeoutMs > health.intervalMs) {
+      problems.push(`models.${index}.health.timeoutMs: ${health.timeoutMs} exceeds health.intervalMs ${health.intervalMs}; use a value <= intervalMs`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+
+  return deepFreeze({
+    server: { ...SERVER_DEFAULTS, ...valid.server },
+    models: valid.models.map(completeModel),
+  });
+}
+
+/** Returns a copy of config with the listener ports replaced, as --port and --admin-port do. */
+export function withPorts(config: GatewayConfig, ports: { port?: number; adminPort?: number }): GatewayConfig {
+  return deepFreeze({
+    server: {
+      ...config.server,
+      ...(ports.port === undefined ? {} : { port: ports.port }),
+      ...(ports.adminPort === undefined ? {} : { adminPort: ports.adminPort }),
+    },
+    models: config.models,
+  });
+}
+
+function completeModel(model: ModelConfigInput): ModelConfig {
+  const replicas: ReplicaSourceConfig =
+    'static' in model.replicas
+      ? { kind: 'static', urls: model.replicas.static.map((url) => url.replace(/\/$/, '')) }
+      : { kind: 'kubernetes', ...model.replicas.kubernetes };
+  return {
+    name: model.name,
+    protocol: model.protocol,
+    replicas,
+    maxInflightPerReplica: model.maxInflightPerReplica ?? MODEL_DEFAULTS.maxInflightPerReplica,
+    queue: { ...MODEL_DEFAULTS.queue, ...model.queue },
+    batching: { ...MODEL_DEFAULTS.batching, ...model.batching },
+    health: { path: HEALTH_PATH_BY_PROTOCOL[model.protocol], ...MODEL_DEFAULTS.health, ...model.health },
+    ejection: { ...MODEL_DEFAULTS.ejection, ...model.ejection },
+    retry: { ...MODEL_DEFAULTS.retry, ...model.retry },
+    scaleFromZero: { ...MODEL_DEFAULTS.scaleFromZero, ...model.scaleFromZero },
+    upstream: { ...MODEL_DEFAULTS.upstream, ...model.upstream },
+  };
+}
+
+function describeProblem(pointer: string, value: unknown, message: string, schema: TSchema): string {
+  const path = pointer === '' ? '(root)' : pointer.slice(1).replaceAll('/', '.');
+  const shown = value === undefined ? 'missing' : JSON.stringify(value);
+  const choices = (schema.anyOf as TSchema[] | undefined)?.map((branch) => branch.const as unknown);
+  if (choices !== undefined && choices.every((choice) => choice !== undefined)) {
+    return `${path}: ${shown} is invalid; allowed values are ${choices.map((choice) => JSON.stringify(choice)).join(', ')}`;
+  }
+  if (message === 'Expected union value' && path.endsWith('replicas')) {
+    return `${path}: ${shown} is not a replica source; set exactly one of static: [URLs like http://host:port] or kubernetes: { namespace, service, port }`;
+  }
+  if (message.startsWith('Unexpected property')) return `${path}: unknown key (value ${shown}); remove it or fix its spelling`;
+  return `${path}: ${shown} is invalid; ${message.toLowerCase()}`;
+}
+
+function dedupe(items: string[]): string[] {
+  return [...new Set(items)];
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

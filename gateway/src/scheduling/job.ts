@@ -1,0 +1,229 @@
+// One admitted request from arrival to its single response: its deadline, its abort
+// signal (client disconnect, deadline and shutdown combined), its scheduling state and the
+// recording of its one outcome in metrics and the access log.
+import type { FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../../../shared/src/clock.ts';
+import type { Priority, Protocol } from '../../../shared/src/admin-state.ts';
+import type { GatewayMetrics } from '../admin/metrics.ts';
+import { GatewayError, sendError, type ErrorStyle, type Outcome } from '../http/errors.ts';
+
+export type AbortKind = 'client' | 'deadline' | 'shutdown';
+
+export interface JobInit<P> {
+  id: string;
+  model: string;
+  protocol: Protocol;
+  style: ErrorStyle;
+  priority: Priority;
+  /** Explicit client deadline in ms from arrival (x-request-timeout-ms), already capped. */
+  timeoutMs: number;
+  explicitTimeout: boolean;
+  rows: number;
+  /** Compatibility key for batching; null when the request is never merged. */
+  batchKey: string | null;
+  /** Path of the upstream call, such as /v1/chat/completions. */
+  upstreamPath: string;
+  payload: P;
+  /** The request body as received, forwarded unchanged when the request goes alone. */
+  rawBody: Buffer;
+  stream: boolean;
+  reply: FastifyReply;
+  clock: Clock;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
+export class Job<P = unknown> {
+  readonly id: string;
+  readonly model: string;
+  readonly protocol: Protocol;
+  readonly style: ErrorStyle;
+  readonly priority: Priority;
+  readonly arrivedAt: number;
+  readonly explicitTimeout: boolean;
+  readonly rows: number;
+  readonly batchKey: string | null;
+  readonly upstreamPath: string;
+  readonly payload: P;
+  readonly rawBody: Buffer;
+  readonly stream: boolean;
+  readonly reply: FastifyReply;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+
+  /** Tries made so far; a retry is allowed while attempts < retry.maxAttempts. */
+  attempts = 0;
+  /** Replicas that failed this request without doing work; retries go elsewhere. */
+  readonly avoid = new Set<string>();
+  /** Set after a merged batch was rejected with 400: the request is sent alone. */
+  solo = false;
+  /** Waiting because the model had no serving replica (scale from zero). */
+  held = false;
+  holdTimer: TimerHandle | undefined;
+  dispatchedAt: number | undefined;
+  /** Replica of the current or last upstream call, for the access log. */
+  replicaId: string | undefined;
+
+  readonly #clock: Clock;
+  readonly #metrics: GatewayMetrics;
+  readonly #controller = new AbortController();
+  #abortKind: AbortKind | undefined;
+  #deadline: number;
+  #deadlineTimer: TimerHandle | undefined;
+  #finished = false;
+  #firstByteRecorded = false;
+  #resolveDone!: () => void;
+  readonly done: Promise<void>;
+  readonly #onClose: () => void;
+
+  constructor(init: JobInit<P>) {
+    this.id = init.id;
+    this.model = init.model;
+    this.protocol = init.protocol;
+    this.style = init.style;
+    this.priority = init.priority;
+    this.explicitTimeout = init.explicitTimeout;
+    this.rows = init.rows;
+    this.batchKey = init.batchKey;
+    this.upstreamPath = init.upstreamPath;
+    this.payload = init.payload;
+    this.rawBody = init.rawBody;
+    this.stream = init.stream;
+    this.reply = init.reply;
+    this.logger = init.logger;
+    this.#clock = init.clock;
+    this.#metrics = init.metrics;
+    this.signal = this.#controller.signal;
+    this.arrivedAt = init.clock.now();
+    this.#deadline = this.arrivedAt + init.timeoutMs;
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.#armDeadline();
+
+    // The response stream closes before it finished only when the client went away.
+    this.#onClose = () => {
+      if (!this.reply.raw.writableFinished) this.abort('client');
+    };
+    this.reply.raw.on('close', this.#onClose);
+  }
+
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  get abortKind(): AbortKind | undefined {
+    return this.#abortKind;
+  }
+
+  /** Milliseconds left before the deadline, never negative. */
+  remainingMs(): number {
+    return Math.max(0, this.#deadline - this.#clock.now());
+  }
+
+  /** Moves the deadline, as when a held request is released with a fresh queue timeout. */
+  setDeadline(at: number): void {
+    this.#deadline = at;
+    this.#armDeadline();
+  }
+
+  /** Aborts the request's signal once; the first reason wins. */
+  abort(kind: AbortKind): void {
+    if (this.#abortKind !== undefined || this.#finished) return;
+    this.#abortKind = kind;
+    this.#controller.abort(new Error(`request ${kind === 'client' ? 'cancelled by the client' : kind === 'deadline' ? 'deadline passed' : 'stopped by shutdown'}`));
+  }
+
+  /** Returns the error that matches the abort reason, for a request without a response yet. */
+  abortError(inQueue: boolean): GatewayError {
+    switch (this.#abortKind) {
+      case 'deadline':
+        return inQueue
+          ? new GatewayError(504, 'queue_timeout', `request ${this.id} waited in the queue past its deadline; raise x-request-timeout-ms or retry later`, { outcome: 'expired_in_queue' })
+          : new GatewayError(504, 'upstream_timeout', `request ${this.id} did not complete before its deadline`, { outcome: 'upstream_timeout' });
+      case 'shutdown':
+        return new GatewayError(503, 'shutting_down', 'the gateway shut down before the request completed; retry it', { outcome: 'shutdown', retryAfterSeconds: 1 });
+      default:
+        return new GatewayError(499, 'client_cancelled', `request ${this.id} was cancelled by the client`, { outcome: 'client_cancelled' });
+    }
+  }
+
+  /** Records that the first response byte is about to be sent. */
+  markFirstByte(): void {
+    if (this.#firstByteRecorded) return;
+    this.#firstByteRecorded = true;
+    this.#metrics.timeToFirstByte.observe({ model: this.model }, (this.#clock.now() - this.arrivedAt) / 1000);
+  }
+
+  markDispatched(): void {
+    if (this.dispatchedAt !== undefined) return;
+    this.dispatchedAt = this.#clock.now();
+    this.#metrics.queueWait.observe({ model: this.model }, (this.dispatchedAt - this.arrivedAt) / 1000);
+  }
+
+  /** Sends body (serialized unless already a Buffer) and records the outcome. */
+  respondJson(status: number, body: unknown, outcome: Outcome, contentType = 'application/json'): void {
+    if (this.#finished) return;
+    if (this.reply.raw.destroyed) {
+      this.finish('client_cancelled', 499);
+      return;
+    }
+    this.markFirstByte();
+    this.reply
+      .code(status)
+      .header('content-type', contentType)
+      .send(Buffer.isBuffer(body) ? body : JSON.stringify(body));
+    this.finish(outcome, status);
+  }
+
+  /** Sends err in the route family's shape, or only records it when the client is gone. */
+  respondError(err: GatewayError): void {
+    if (this.#finished) return;
+    if (err.status === 499 || this.reply.raw.destroyed || this.reply.sent) {
+      this.finish(err.outcome, err.status);
+      return;
+    }
+    this.markFirstByte();
+    sendError(this.reply, err, this.style);
+    this.finish(err.outcome, err.status, err.code);
+  }
+
+  /**
+   * Records the one outcome of this request, writes the access log line and releases the
+   * route handler. The finished flag makes later calls no-ops, so a request is counted once.
+   */
+  finish(outcome: Outcome, status: number, code?: string): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#deadlineTimer?.cancel();
+    this.holdTimer?.cancel();
+    this.reply.raw.off('close', this.#onClose);
+    const seconds = (this.#clock.now() - this.arrivedAt) / 1000;
+    this.#metrics.requests.inc({ model: this.model, protocol: this.protocol, outcome });
+    this.#metrics.requestDuration.observe({ model: this.model, protocol: this.protocol }, seconds);
+    const line = {
+      requestId: this.id,
+      model: this.model,
+      priority: this.priority,
+      outcome,
+      status,
+      code,
+      replica: this.replicaId,
+      attempts: this.attempts,
+      queueMs: this.dispatchedAt === undefined ? undefined : Math.round(this.dispatchedAt - this.arrivedAt),
+      durationMs: Math.round(seconds * 1000),
+    };
+    if (status >= 500) this.logger.warn(line, 'request finished');
+    else this.logger.info(line, 'request finished');
+    this.#resolveDone();
+  }
+
+  #armDeadline(): void {
+    this.#deadlineTimer?.cancel();
+    if (!Number.isFinite(this.#deadline)) return;
+    this.#deadlineTimer = this.#clock.setTimer(this.#deadline - this.#clock.now(), () => this.abort('deadline'));
+  }
+}

@@ -1,0 +1,415 @@
+// The scheduling loop of one model. Requests wait in the admission queue and are bound to
+// a replica only when a slot frees (late binding), and batchable requests are merged at
+// that moment. Admission rejects a request at once when the queue is full, when no replica
+// can serve it, or when the estimated wait already exceeds its deadline.
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../../../shared/src/clock.ts';
+import type { ModelSnapshot, Priority } from '../../../shared/src/admin-state.ts';
+import type { GatewayMetrics } from '../admin/metrics.ts';
+import type { ModelConfig } from '../config/load.ts';
+import { GatewayError } from '../http/errors.ts';
+import type { CallVerdict } from '../replicas/health.ts';
+import type { Replica } from '../replicas/replica.ts';
+import type { ReplicaSet } from '../replicas/pool.ts';
+import type { Job } from './job.ts';
+import { AdmissionQueue } from './queue.ts';
+import { RateMeter } from './rate.ts';
+
+/** Runs one upstream call for jobs on replica and responds to every job. Resolves with the call's health verdict. */
+export type Executor = (jobs: Job[], replica: Replica) => Promise<CallVerdict>;
+
+export type RetryReason = 'connect_error' | 'reset' | 'overloaded' | 'batch_rejected';
+
+export interface SchedulerDeps {
+  clock: Clock;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  replicas: ReplicaSet;
+  executor: Executor;
+}
+
+/** Longest Retry-After the gateway suggests, in seconds. */
+const MAX_RETRY_AFTER_SECONDS = 300;
+
+export class ModelScheduler {
+  readonly config: ModelConfig;
+  readonly #deps: SchedulerDeps;
+  readonly #queue: AdmissionQueue<Job>;
+  readonly #arrivals: RateMeter;
+  readonly #dispatches: RateMeter;
+  readonly #completions: RateMeter;
+  readonly #abortListeners = new Map<Job, () => void>();
+  /** Jobs in an upstream call now, so shutdown can abort them. */
+  readonly #abortInFlight = new Set<Job>();
+  #inFlightJobs = 0;
+  #held = 0;
+  #closing = false;
+  #pumping = false;
+  #pumpAgain = false;
+  #delayTimer: TimerHandle | undefined;
+  /** Due time of the pending wake-up for a cooldown end, so repeated pumps set one timer. */
+  #wakeAt: number | undefined;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(config: ModelConfig, deps: SchedulerDeps) {
+    this.config = config;
+    this.#deps = deps;
+    this.#queue = new AdmissionQueue(config.queue.maxSize);
+    this.#arrivals = new RateMeter(deps.clock);
+    this.#dispatches = new RateMeter(deps.clock);
+    this.#completions = new RateMeter(deps.clock);
+  }
+
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  get inFlight(): number {
+    return this.#inFlightJobs;
+  }
+
+  /**
+   * Admits job into the queue or throws the GatewayError that rejects it. An admitted job
+   * gets exactly one response, from the executor or from this scheduler.
+   */
+  submit(job: Job): void {
+    if (this.#closing) throw new GatewayError(503, 'shutting_down', 'the gateway is shutting down; retry on another gateway instance', { outcome: 'shutdown', retryAfterSeconds: 1 });
+    this.#arrivals.record();
+    const replicas = this.#deps.replicas;
+
+    if (!replicas.hasServing()) {
+      const sfz = this.config.scaleFromZero;
+      if (!sfz.enabled) {
+        throw new GatewayError(503, 'no_replicas_ready', `model ${this.config.name} has no ready replica; retry later`, {
+          outcome: 'rejected_no_replicas',
+          retryAfterSeconds: this.retryAfterSeconds(),
+        });
+      }
+      if (this.#held >= sfz.maxHeld) {
+        throw new GatewayError(503, 'hold_limit_reached', `model ${this.config.name} has no ready replica and already has ${this.#held} held requests (scaleFromZero.maxHeld); retry later`, {
+          outcome: 'rejected_no_replicas',
+          retryAfterSeconds: this.retryAfterSeconds(),
+        });
+      }
+    } else {
+      this.#rejectIfDeadlineUnmeetable(job);
+    }
+
+    const result = this.#queue.admit(job);
+    if (!result.admitted) {
+      throw new GatewayError(429, 'queue_full', `the queue of model ${this.config.name} is full (${this.#queue.maxSize} requests); retry later`, {
+        outcome: 'rejected_queue_full',
+        retryAfterSeconds: this.retryAfterSeconds(),
+      });
+    }
+    if (result.evicted !== undefined) this.#evict(result.evicted);
+    if (!replicas.hasServing()) this.#hold(job);
+    this.#watchAbort(job);
+    this.pump();
+  }
+
+  /**
+   * Puts jobs back at the front of their class for another replica after a failure in which
+   * the replica provably did no work. Returns the jobs that may not be retried (attempts used
+   * up or deadline passed), and the caller responds to those.
+   */
+  retry(jobs: readonly Job[], replica: Replica, reason: RetryReason): Job[] {
+    const refused: Job[] = [];
+    for (const job of jobs) {
+      if (reason !== 'batch_rejected') job.avoid.add(replica.id);
+      const withinAttempts = reason === 'batch_rejected' || job.attempts < this.config.retry.maxAttempts;
+      if (job.finished || job.signal.aborted || this.#closing || !withinAttempts || job.remainingMs() <= 0) {
+        refused.push(job);
+        continue;
+      }
+      if (reason === 'batch_rejected') job.solo = true;
+      else this.#deps.metrics.retries.inc({ model: this.config.name, reason });
+      job.logger.info({ requestId: job.id, model: this.config.name, replica: replica.id, reason, attempt: job.attempts }, 'retrying request on another replica');
+      this.#queue.requeue(job);
+      this.#watchAbort(job);
+    }
+    queueMicrotask(() => this.pump());
+    return refused;
+  }
+
+  /** Dispatches queued work while a replica slot is free. Safe to call at any time. */
+  pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        this.#releaseHeldIfServing();
+        while (this.#dispatchOne()) {
+          // Keeps dispatching until the queue or the free slots run out.
+        }
+      } while (this.#pumpAgain);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /**
+   * Estimated seconds until the queue drains: queue length over the measured dispatch
+   * rate. With no measurement yet (no dispatch in the window) it falls back to the time a
+   * held request may still wait, or the queue timeout.
+   */
+  retryAfterSeconds(priority: Priority = 'sheddable'): number {
+    const ahead = this.#queue.countAhead(priority) + 1;
+    const rate = this.#dispatches.perSecond();
+    let seconds: number;
+    if (rate > 0) seconds = ahead / rate;
+    else if (this.#held > 0 || !this.#deps.replicas.hasServing()) seconds = this.config.scaleFromZero.holdTimeoutMs / 1000 / 4;
+    else seconds = this.config.queue.timeoutMs / 1000 / 4;
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(seconds)));
+  }
+
+  snapshot(): ModelSnapshot {
+    const queued = { critical: 0, standard: 0, sheddable: 0 } satisfies Record<Priority, number>;
+    let held = 0;
+    let oldest: number | undefined;
+    for (const job of this.#queue.entries()) {
+      if (job.held) held++;
+      else queued[job.priority]++;
+      if (oldest === undefined || job.arrivedAt < oldest) oldest = job.arrivedAt;
+    }
+    const now = this.#deps.clock.now();
+    return {
+      name: this.config.name,
+      protocol: this.config.protocol,
+      queued,
+      held,
+      inFlight: this.#inFlightJobs,
+      oldestQueuedMs: oldest === undefined ? 0 : Math.round(now - oldest),
+      arrivalsPerSecond: round(this.#arrivals.perSecond()),
+      completionsPerSecond: round(this.#completions.perSecond()),
+      replicas: this.#deps.replicas.snapshot(),
+    };
+  }
+
+  /** Stops admitting; queued and in-flight work continues. */
+  beginShutdown(): void {
+    this.#closing = true;
+  }
+
+  /** Resolves once the queue is empty and no call is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.#queue.size === 0 && this.#inFlightJobs === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Ends every queued and in-flight job with outcome shutdown. */
+  abortAll(): void {
+    for (const job of [...this.#queue.entries()]) job.abort('shutdown');
+    this.#abortInFlight.forEach((job) => job.abort('shutdown'));
+  }
+
+  #dispatchOne(): boolean {
+    const head = this.#queue.first();
+    if (head === undefined) return false;
+    const replica = this.#deps.replicas.pick(head.avoid);
+    if (replica === undefined) {
+      this.#scheduleReplicaWake();
+      return false;
+    }
+    const batch = this.#formBatch(head);
+    if (batch === undefined) return false;
+    for (const job of batch) {
+      this.#queue.remove(job);
+      this.#unwatchAbort(job);
+    }
+    this.#launch(batch, replica);
+    return true;
+  }
+
+  /** The head and the oldest compatible jobs behind it, or undefined while an under-full batch waits (maxDelayMs). */
+  #formBatch(head: Job): Job[] | undefined {
+    const { maxBatchSize, maxDelayMs } = this.config.batching;
+    if (head.batchKey === null || head.solo || maxBatchSize <= 1 || head.rows >= maxBatchSize) return [head];
+    const batch = [head];
+    let rows = head.rows;
+    for (const job of this.#queue.entries()) {
+      if (rows >= maxBatchSize) break;
+      if (job === head || job.solo || job.batchKey !== head.batchKey || rows + job.rows > maxBatchSize) continue;
+      batch.push(job);
+      rows += job.rows;
+    }
+    const waitedMs = this.#deps.clock.now() - head.arrivedAt;
+    // NOTE: while the head's batch waits, requests behind it wait too, even incompatible
+    // ones, so maxDelayMs bounds the extra wait of every request, not only of the batch.
+    if (rows < maxBatchSize && maxDelayMs > 0 && waitedMs < maxDelayMs) {
+      if (this.#delayTimer === undefined) {
+        this.#delayTimer = this.#deps.clock.setTimer(maxDelayMs - waitedMs, () => {
+          this.#delayTimer = undefined;
+          this.pump();
+        });
+      }
+      return undefined;
+    }
+    return batch;
+  }
+
+  #launch(batch: Job[], replica: Replica): void {
+    const rows = batch.reduce((sum, job) => sum + job.rows, 0);
+    const trial = replica.health.startCall();
+    replica.inFlight++;
+    this.#inFlightJobs += batch.length;
+    this.#dispatches.record(batch.length);
+    this.#deps.metrics.batchSize.observe({ model: this.config.name }, rows);
+    for (const job of batch) {
+      job.attempts++;
+      job.replicaId = replica.id;
+      job.markDispatched();
+      this.#abortInFlight.add(job);
+    }
+    const attemptsAtLaunch = batch.map((job) => job.attempts);
+    if (trial) this.#deps.logger.info({ model: this.config.name, replica: replica.id }, 'sending trial request to ejected replica');
+
+    let verdict: CallVerdict = 'neutral';
+    this.#deps
+      .executor(batch, replica)
+      .then((result) => (verdict = result))
+      .catch((error: unknown) => {
+        // The executor responds to its jobs itself. This guards against a bug that leaves one without a response.
+        this.#deps.logger.error({ model: this.config.name, replica: replica.id, err: error }, 'executor failed unexpectedly');
+        for (const job of batch) job.respondError(new GatewayError(502, 'internal_error', 'the gateway failed to process the upstream response', { outcome: 'upstream_error' }));
+        verdict = 'failure';
+      })
+      .finally(() => {
+        replica.inFlight--;
+        this.#inFlightJobs -= batch.length;
+        // A job retried elsewhere already runs in a newer call, which now tracks it.
+        for (const [index, job] of batch.entries()) if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.delete(job);
+        // Jobs handed back for a retry complete later, in their next call.
+        this.#completions.record(batch.filter((job) => job.finished).length);
+        this.#recordVerdict(replica, verdict, trial);
+        this.#deps.replicas.releaseIfRetired(replica);
+        this.pump();
+        this.#notifyIdle();
+      });
+  }
+
+  #recordVerdict(replica: Replica, verdict: CallVerdict, trial: boolean): void {
+    const change = replica.health.finishCall(verdict, trial);
+    if (change === 'ejected') {
+      this.#deps.metrics.ejections.inc({ model: this.config.name, replica: replica.id });
+      const until = replica.health.ejectedUntil ?? this.#deps.clock.now();
+      this.#deps.logger.warn({ model: this.config.name, replica: replica.id, ejectedForMs: Math.round(until - this.#deps.clock.now()) }, 'replica ejected after consecutive failures');
+      this.#deps.replicas.wakeAt(until);
+    } else if (change === 'recovered') {
+      this.#deps.logger.info({ model: this.config.name, replica: replica.id }, 'ejected replica passed its trial request');
+    }
+  }
+
+  #rejectIfDeadlineUnmeetable(job: Job): void {
+    const ahead = this.#queue.countAhead(job.priority);
+    const rate = this.#dispatches.perSecond();
+    if (ahead === 0 || rate <= 0) return;
+    const estimatedWaitMs = (ahead / rate) * 1000;
+    if (estimatedWaitMs <= job.remainingMs()) return;
+    throw new GatewayError(429, 'deadline_unmeetable', `estimated queue wait ${Math.round(estimatedWaitMs)} ms exceeds the request deadline of ${Math.round(job.remainingMs())} ms; raise x-request-timeout-ms or retry later`, {
+      outcome: 'rejected_deadline',
+      retryAfterSeconds: this.retryAfterSeconds(job.priority),
+    });
+  }
+
+  #evict(victim: Job): void {
+    this.#unwatchAbort(victim);
+    if (victim.held) this.#unhold(victim);
+    victim.respondError(
+      new GatewayError(429, 'shed', `request ${victim.id} was shed from the full queue of model ${this.config.name} to admit higher-priority work; retry later`, {
+        outcome: 'rejected_queue_full',
+        retryAfterSeconds: this.retryAfterSeconds(),
+      }),
+    );
+  }
+
+  #hold(job: Job): void {
+    job.held = true;
+    this.#held++;
+    // While held, only an explicit client deadline applies; the hold timeout bounds the wait.
+    if (!job.explicitTimeout) job.setDeadline(Number.POSITIVE_INFINITY);
+    job.holdTimer = this.#deps.clock.setTimer(this.config.scaleFromZero.holdTimeoutMs, () => {
+      if (!this.#queue.remove(job)) return;
+      this.#unwatchAbort(job);
+      this.#unhold(job);
+      job.respondError(
+        new GatewayError(503, 'no_replicas_ready', `model ${this.config.name} had no ready replica within scaleFromZero.holdTimeoutMs (${this.config.scaleFromZero.holdTimeoutMs} ms); retry later`, {
+          outcome: 'rejected_no_replicas',
+          retryAfterSeconds: this.retryAfterSeconds(),
+        }),
+      );
+      this.#notifyIdle();
+    });
+  }
+
+  #unhold(job: Job): void {
+    if (!job.held) return;
+    job.held = false;
+    this.#held--;
+    job.holdTimer?.cancel();
+    job.holdTimer = undefined;
+  }
+
+  #releaseHeldIfServing(): void {
+    if (this.#held === 0 || !this.#deps.replicas.hasServing()) return;
+    const now = this.#deps.clock.now();
+    for (const job of this.#queue.entries()) {
+      if (!job.held) continue;
+      this.#unhold(job);
+      if (!job.explicitTimeout) job.setDeadline(now + this.config.queue.timeoutMs);
+    }
+    this.#deps.logger.info({ model: this.config.name }, 'replica ready, releasing held requests');
+  }
+
+  /** Makes a queued job leave the queue with its error response once its signal aborts (client gone, deadline, shutdown). */
+  #watchAbort(job: Job): void {
+    const onAbort = (): void => {
+      if (!this.#queue.remove(job)) return;
+      this.#unwatchAbort(job);
+      this.#unhold(job);
+      job.respondError(job.abortError(true));
+      this.#notifyIdle();
+    };
+    if (job.signal.aborted) {
+      queueMicrotask(onAbort);
+      return;
+    }
+    this.#abortListeners.set(job, onAbort);
+    job.signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  #unwatchAbort(job: Job): void {
+    const listener = this.#abortListeners.get(job);
+    if (listener === undefined) return;
+    job.signal.removeEventListener('abort', listener);
+    this.#abortListeners.delete(job);
+  }
+
+  /** When every serving replica is cooling down or waiting for a trial, wakes the loop when the first one ends. */
+  #scheduleReplicaWake(): void {
+    let next = Number.POSITIVE_INFINITY;
+    const now = this.#deps.clock.now();
+    for (const replica of this.#deps.replicas.all()) {
+      if (replica.health.cooldownUntil > now) next = Math.min(next, replica.health.cooldownUntil);
+    }
+    if (!Number.isFinite(next) || (this.#wakeAt !== undefined && this.#wakeAt <= next && this.#wakeAt > now)) return;
+    this.#wakeAt = next;
+    this.#deps.replicas.wakeAt(next);
+  }
+
+
+  #notifyIdle(): void {
+    if (this.#queue.size !== 0 || this.#inFlightJobs !== 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}

@@ -1,0 +1,373 @@
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { FastifyReply } from 'fastify';
+import type { Priority } from '../../shared/src/admin-state.ts';
+import { ManualClock } from '../../shared/src/clock.ts';
+import { createLogger } from '../../shared/src/logger.ts';
+import { GatewayMetrics } from '../../gateway/src/admin/metrics.ts';
+import { buildConfig, type ModelConfig } from '../../gateway/src/config/load.ts';
+import type { EndpointObservation } from '../../gateway/src/discovery/types.ts';
+import { GatewayError } from '../../gateway/src/http/errors.ts';
+import type { CallVerdict } from '../../gateway/src/replicas/health.ts';
+import { ReplicaSet } from '../../gateway/src/replicas/pool.ts';
+import type { Replica } from '../../gateway/src/replicas/replica.ts';
+import { Job } from '../../gateway/src/scheduling/job.ts';
+import { ModelScheduler } from '../../gateway/src/scheduling/scheduler.ts';
+
+const logger = createLogger({ service: 'scheduler-test', level: 'silent' });
+
+/** The parts of a fastify reply that Job uses, recording what was sent. */
+class RecordingReply {
+  raw = Object.assign(new EventEmitter(), { writableFinished: false, destroyed: false });
+  sent = false;
+  statusCode = 0;
+  headers: Record<string, string> = {};
+  body: unknown;
+  code(status: number): this {
+    this.statusCode = status;
+    return this;
+  }
+  header(name: string, value: string): this {
+    this.headers[name] = value;
+    return this;
+  }
+  send(body: unknown): this {
+    this.body = typeof body === 'string' ? JSON.parse(body) : body;
+    this.sent = true;
+    return this;
+  }
+  hijack(): void {}
+}
+
+interface Call {
+  jobs: Job[];
+  replica: Replica;
+  finish(verdict?: CallVerdict): void;
+}
+
+interface Harness {
+  clock: ManualClock;
+  scheduler: ModelScheduler;
+  replicas: ReplicaSet;
+  calls: Call[];
+  job(options?: { priority?: Priority; rows?: number; key?: string | null; timeoutMs?: number; explicit?: boolean; name?: string }): { job: Job; reply: RecordingReply };
+  submit(job: Job): GatewayError | undefined;
+  endpoints(ids: string[]): void;
+  makeReady(): void;
+}
+
+const harnesses: Harness[] = [];
+
+afterEach(async () => {
+  for (const harness of harnesses.splice(0)) await harness.replicas.close();
+});
+
+function harness(model: Record<string, unknown> = {}, random = () => 0): Harness {
+  const config: ModelConfig = buildConfig({
+    models: [{ name: 'm', protocol: 'v2', replicas: { static: ['http://127.0.0.1:9'] }, health: { intervalMs: 1_000_000_000, timeoutMs: 100, unhealthyThreshold: 100 }, ...model }],
+  }).models[0]!;
+  const clock = new ManualClock();
+  const metrics = new GatewayMetrics(() => [], { defaultMetrics: false });
+  const calls: Call[] = [];
+  const holder: { scheduler?: ModelScheduler } = {};
+  const replicas = new ReplicaSet(config, { clock, logger, onChange: () => holder.scheduler?.pump(), random });
+  const scheduler = new ModelScheduler(config, {
+    clock,
+    logger,
+    metrics,
+    replicas,
+    executor: (jobs, replica) =>
+      new Promise<CallVerdict>((resolve) => {
+        calls.push({
+          jobs,
+          replica,
+          finish: (verdict = 'success') => {
+            for (const job of jobs) job.respondJson(200, { ok: true }, 'success');
+            resolve(verdict);
+          },
+        });
+      }),
+  });
+  holder.scheduler = scheduler;
+  let counter = 0;
+  const h: Harness = {
+    clock,
+    scheduler,
+    replicas,
+    calls,
+    job(options = {}) {
+      const reply = new RecordingReply();
+      const job = new Job({
+        id: options.name ?? `job-${counter++}`,
+        model: 'm',
+        protocol: 'v2',
+        style: 'v2',
+        priority: options.priority ?? 'standard',
+        timeoutMs: options.timeoutMs ?? config.queue.timeoutMs,
+        explicitTimeout: options.explicit ?? options.timeoutMs !== undefined,
+        rows: options.rows ?? 1,
+        batchKey: options.key === undefined ? 'k' : options.key,
+        upstreamPath: '/v2/models/m/infer',
+        payload: {},
+        rawBody: Buffer.from('{}'),
+        stream: false,
+        reply: reply as unknown as FastifyReply,
+        clock,
+        metrics,
+        logger,
+      });
+      return { job, reply };
+    },
+    submit(job) {
+      try {
+        scheduler.submit(job);
+        return undefined;
+      } catch (error) {
+        if (error instanceof GatewayError) return error;
+        throw error;
+      }
+    },
+    endpoints(ids) {
+      const endpoints: EndpointObservation[] = ids.map((id) => ({ id, url: 'http://127.0.0.1:9', ready: true, serving: true, terminating: false }));
+      replicas.reconcile(endpoints);
+    },
+    makeReady() {
+      for (const replica of replicas.all()) replica.health.recordProbe(true);
+      scheduler.pump();
+    },
+  };
+  harnesses.push(h);
+  return h;
+}
+
+const ids = (jobs: Job[]): string[] => jobs.map((job) => job.id);
+
+describe('model scheduler', () => {
+  test('binds requests to a replica only when a slot frees', async () => {
+    const h = harness({ maxInflightPerReplica: 1, batching: { maxBatchSize: 1 } });
+    h.endpoints(['r1']);
+    h.makeReady();
+    for (const name of ['a', 'b', 'c']) h.submit(h.job({ name }).job);
+    assert.equal(h.calls.length, 1);
+    assert.equal(h.scheduler.queued, 2);
+    h.calls[0]!.finish();
+    assert.equal(h.calls.length, 1, 'the next dispatch waits for the completion callback');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(ids(h.calls[1]!.jobs), ['b']);
+    assert.equal(h.scheduler.queued, 1);
+  });
+
+  test('batches compatible requests up to maxBatchSize rows', async () => {
+    const h = harness({ maxInflightPerReplica: 1, batching: { maxBatchSize: 4 } });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ name: 'first' }).job);
+    h.submit(h.job({ name: 'x1', rows: 2 }).job);
+    h.submit(h.job({ name: 'other', key: 'other' }).job);
+    h.submit(h.job({ name: 'x2', rows: 3 }).job);
+    h.submit(h.job({ name: 'x3', rows: 1 }).job);
+    h.submit(h.job({ name: 'x4', rows: 1 }).job);
+    assert.deepEqual(ids(h.calls[0]!.jobs), ['first']);
+    h.calls[0]!.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(ids(h.calls[1]!.jobs), ['x1', 'x3', 'x4'], 'x2 does not fit beside x1, x3 and x4 do');
+    h.calls[1]!.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(ids(h.calls[2]!.jobs), ['other']);
+  });
+
+  test('maxDelayMs holds an under-full batch until the oldest waited that long', () => {
+    const h = harness({ batching: { maxBatchSize: 3, maxDelayMs: 50 } });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ name: 'a' }).job);
+    assert.equal(h.calls.length, 0);
+    h.clock.advance(20);
+    h.submit(h.job({ name: 'b' }).job);
+    assert.equal(h.calls.length, 0);
+    h.clock.advance(30);
+    assert.deepEqual(ids(h.calls[0]!.jobs), ['a', 'b']);
+  });
+
+  test('a full batch leaves before maxDelayMs', () => {
+    const h = harness({ batching: { maxBatchSize: 2, maxDelayMs: 1000 } });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ name: 'a' }).job);
+    h.submit(h.job({ name: 'b' }).job);
+    assert.deepEqual(ids(h.calls[0]!.jobs), ['a', 'b']);
+  });
+
+  test('a request larger than maxBatchSize goes alone', () => {
+    const h = harness({ batching: { maxBatchSize: 4 } });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ name: 'big', rows: 9 }).job);
+    assert.deepEqual(ids(h.calls[0]!.jobs), ['big']);
+  });
+
+  test('deadline in the queue answers 504 queue_timeout', () => {
+    const h = harness({ maxInflightPerReplica: 1 });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ key: null }).job);
+    const { job, reply } = h.job({ key: null, timeoutMs: 100 });
+    h.submit(job);
+    h.clock.advance(100);
+    assert.equal(reply.statusCode, 504);
+    assert.match(JSON.stringify(reply.body), /queue_timeout/);
+    assert.equal(h.scheduler.queued, 0);
+    h.calls[0]!.finish();
+    assert.equal(h.calls.length, 1, 'the expired request is never dispatched');
+  });
+
+  test('estimated wait beyond the deadline is rejected at once', () => {
+    const h = harness({ maxInflightPerReplica: 1 });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ key: null }).job);
+    for (let i = 0; i < 3; i++) assert.equal(h.submit(h.job({ key: null }).job), undefined);
+    // One dispatch in the first second: the drain rate is 1/s, so 3 queued requests take about 3 s.
+    const error = h.submit(h.job({ key: null, timeoutMs: 2000 }).job);
+    assert.equal(error?.status, 429);
+    assert.equal(error?.code, 'deadline_unmeetable');
+    assert.equal(error?.outcome, 'rejected_deadline');
+    assert.equal(error?.retryAfterSeconds, 4);
+    assert.equal(h.submit(h.job({ key: null, timeoutMs: 5000 }).job), undefined);
+  });
+
+  test('Retry-After follows queue length over drain rate', () => {
+    const h = harness({ maxInflightPerReplica: 1, queue: { maxSize: 100, timeoutMs: 600_000 } });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ key: null }).job);
+    for (let i = 0; i < 9; i++) h.submit(h.job({ key: null }).job);
+    assert.equal(h.scheduler.retryAfterSeconds(), 10);
+    for (let i = 0; i < 10; i++) h.submit(h.job({ key: null }).job);
+    assert.equal(h.scheduler.retryAfterSeconds(), 20);
+  });
+
+  test('client abort removes a queued request', () => {
+    const h = harness({ maxInflightPerReplica: 1 });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job({ key: null }).job);
+    const { job } = h.job({ key: null });
+    h.submit(job);
+    job.abort('client');
+    assert.equal(h.scheduler.queued, 0);
+    assert.equal(job.finished, true);
+  });
+
+  test('no serving replica holds requests with scale from zero', () => {
+    const h = harness({ scaleFromZero: { enabled: true, holdTimeoutMs: 1000, maxHeld: 2 } });
+    h.endpoints(['r1']);
+    h.submit(h.job({ name: 'h1' }).job);
+    h.submit(h.job({ name: 'h2' }).job);
+    assert.equal(h.scheduler.snapshot().held, 2);
+    const error = h.submit(h.job().job);
+    assert.equal(error?.code, 'hold_limit_reached');
+    h.makeReady();
+    assert.equal(h.scheduler.snapshot().held, 0);
+    assert.deepEqual(ids(h.calls[0]!.jobs), ['h1', 'h2']);
+  });
+
+  test('hold timeout answers 503 with Retry-After', () => {
+    const h = harness({ scaleFromZero: { enabled: true, holdTimeoutMs: 1000, maxHeld: 2 } });
+    h.endpoints(['r1']);
+    const { job, reply } = h.job();
+    h.submit(job);
+    h.clock.advance(1000);
+    assert.equal(reply.statusCode, 503);
+    assert.ok(Number(reply.headers['retry-after']) >= 1);
+    assert.equal(h.scheduler.snapshot().held, 0);
+  });
+
+  test('retry goes to another replica and stops at maxAttempts', () => {
+    const h = harness({ batching: { maxBatchSize: 1 }, retry: { maxAttempts: 2 } });
+    h.endpoints(['r1', 'r2']);
+    h.makeReady();
+    const { job } = h.job();
+    h.submit(job);
+    const first = h.calls[0]!;
+    assert.deepEqual(h.scheduler.retry([job], first.replica, 'reset'), []);
+    h.scheduler.pump();
+    const second = h.calls[1]!;
+    assert.notEqual(second.replica.id, first.replica.id);
+    assert.deepEqual(ids(h.scheduler.retry([job], second.replica, 'reset')), [job.id]);
+  });
+
+  test('snapshot reports queued by priority and oldest wait', () => {
+    const h = harness({ maxInflightPerReplica: 1, batching: { maxBatchSize: 1 } });
+    h.endpoints(['r1']);
+    h.makeReady();
+    h.submit(h.job().job);
+    h.submit(h.job({ priority: 'critical' }).job);
+    h.clock.advance(250);
+    h.submit(h.job({ priority: 'sheddable' }).job);
+    const snapshot = h.scheduler.snapshot();
+    assert.deepEqual(snapshot.queued, { critical: 1, standard: 0, sheddable: 1 });
+    assert.equal(snapshot.inFlight, 1);
+    assert.equal(snapshot.oldestQueuedMs, 250);
+    assert.deepEqual(snapshot.replicas, [{ id: 'r1', state: 'ready', inFlight: 1, limit: 1 }]);
+  });
+});
+
+describe('replica picker', () => {
+  test('picks the least loaded by in-flight over limit', () => {
+    const h = harness({ maxInflightPerReplica: 4 });
+    h.endpoints(['r1', 'r2', 'r3']);
+    h.makeReady();
+    const [r1, r2, r3] = h.replicas.all();
+    r1!.inFlight = 2;
+    r2!.inFlight = 1;
+    r3!.inFlight = 3;
+    assert.equal(h.replicas.pick()?.id, 'r2');
+  });
+
+  test('breaks ties at random', () => {
+    const picks = new Set<string>();
+    for (const value of [0, 0.5, 0.99]) {
+      const h = harness({}, () => value);
+      h.endpoints(['r1', 'r2', 'r3']);
+      h.makeReady();
+      picks.add(h.replicas.pick()!.id);
+    }
+    assert.deepEqual([...picks].sort(), ['r1', 'r2', 'r3']);
+  });
+
+  test('skips full, draining, ejected, cooling and probing replicas', () => {
+    const h = harness({ maxInflightPerReplica: 1, ejection: { consecutiveFailures: 1, baseMs: 1000, maxMs: 2000 } });
+    h.endpoints(['full', 'draining', 'ejected', 'cooling', 'fresh', 'ok']);
+    for (const replica of h.replicas.all()) if (replica.id !== 'fresh') replica.health.recordProbe(true);
+    h.replicas.get('full')!.inFlight = 1;
+    h.replicas.get('draining')!.draining = true;
+    h.replicas.get('ejected')!.health.finishCall('failure', false);
+    h.replicas.get('cooling')!.health.coolDown(500);
+    assert.equal(h.replicas.pick()?.id, 'ok');
+    h.replicas.get('ok')!.inFlight = 1;
+    assert.equal(h.replicas.pick(), undefined);
+  });
+
+  test('avoided replica is used only when no other serves', () => {
+    const h = harness();
+    h.endpoints(['r1', 'r2']);
+    h.makeReady();
+    assert.equal(h.replicas.pick(new Set(['r1']))?.id, 'r2');
+    h.replicas.get('r2')!.draining = true;
+    assert.equal(h.replicas.pick(new Set(['r1']))?.id, 'r1');
+  });
+
+  test('terminating endpoint drains and a vanished one is removed', () => {
+    const h = harness();
+    h.endpoints(['r1', 'r2']);
+    h.makeReady();
+    h.replicas.reconcile([
+      { id: 'r1', url: 'http://127.0.0.1:9', ready: false, serving: true, terminating: true },
+    ]);
+    assert.equal(h.replicas.get('r1')?.state, 'draining');
+    assert.equal(h.replicas.get('r2'), undefined);
+    assert.equal(h.replicas.pick(), undefined);
+  });
+});
