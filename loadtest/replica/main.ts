@@ -1,0 +1,58 @@
+// CLI of the simulated GPU replica: `node loadtest/replica/main.ts [flags]`.
+// Prints one JSON line with "msg":"listening", the URL and the port once it listens;
+// spawnReplica() and the demo wait for that line. SIGTERM and SIGINT drain and exit 0.
+import { createLogger } from '../../shared/src/logger.ts';
+import { ConfigError, parseReplicaArgs } from './config.ts';
+import { startReplicaServer } from './server.ts';
+
+const EXIT_USAGE = 2;
+const EXIT_FAULT = 1;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseReplicaArgs(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`replica: ${error.message}\nSee docs/replica.md for the flags, their units and defaults.\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw error;
+  }
+
+  const logger = createLogger({ service: 'replica' });
+  const server = await startReplicaServer({
+    ...config,
+    logger,
+    onExitFault: () => process.exit(EXIT_FAULT),
+  });
+  // Written at info level even when LOG_LEVEL is higher, because callers parse it.
+  logger.child({}, { level: 'info' }).info(
+    { url: server.url, port: server.port, protocol: config.protocol, models: config.models },
+    'listening',
+  );
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: finishing in-flight requests');
+    server.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(EXIT_FAULT);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`replica: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(EXIT_FAULT);
+});
