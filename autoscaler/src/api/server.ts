@@ -1,0 +1,183 @@
+// The external metrics API (external.metrics.k8s.io/v1beta1) served to the HPA controller
+// through the Kubernetes aggregation layer. The kube-apiserver's front proxy connects with
+// a client certificate signed by the request-header CA; that certificate is the caller's
+// authentication. Callers without one get 401, callers whose common name is not in
+// allowedNames get 403.
+// NOTE: authorization of the end user named in X-Remote-User is not delegated to the
+// cluster (no SubjectAccessReview): any user the front proxy forwards may read every
+// model's demand in every namespace it can name.
+import type { TLSSocket } from 'node:tls';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from '../../../shared/src/logger.ts';
+import type { AutoscalerMetrics } from '../metrics.ts';
+import { DEMAND_METRIC } from '../config/defaults.ts';
+import { formatQuantity } from './quantity.ts';
+import { matchesSelector, parseSelector, SelectorError, type Requirement } from './selector.ts';
+import {
+  GROUP,
+  GROUP_VERSION,
+  apiGroupDocument,
+  apiGroupListDocument,
+  apiResourceListDocument,
+  externalMetricValueListDocument,
+  formatKubeTime,
+  statusDocument,
+  type StatusReason,
+} from './documents.ts';
+import type { TlsMaterial } from './tls.ts';
+
+/** One model's served value as the controller published it after the last poll. */
+export interface ServedModel {
+  name: string;
+  /** Namespace of the model's scale target; only requests for this namespace see the model. */
+  namespace: string;
+  /** Undefined while the data is stale or not yet collected, so the API returns 503. */
+  value: number | undefined;
+  /** Epoch milliseconds of the poll that produced the value. */
+  sampledAt: number;
+}
+
+export interface ServedModelSource {
+  servedModels(): readonly ServedModel[];
+}
+
+export interface MetricsApiOptions {
+  logger: Logger;
+  metrics: AutoscalerMetrics;
+  source: ServedModelSource;
+  /** Undefined: plain HTTP (local mode with --insecure-http). */
+  tls: TlsMaterial | undefined;
+  /** Returns the common names accepted from client certificates; empty accepts any name the CA signed. */
+  allowedNames: () => readonly string[];
+}
+
+/** Paths served without a client certificate, for kubelet probes. */
+const UNAUTHENTICATED_PATHS = new Set(['/healthz', '/livez', '/readyz']);
+
+export interface MetricsApiServer {
+  app: FastifyInstance;
+  /** Replaces certificate, key and client CA on the running server. */
+  updateTls(material: TlsMaterial): void;
+}
+
+export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiServer {
+  const { logger, metrics, source, tls } = options;
+  const https = tls
+    ? {
+        cert: tls.cert,
+        key: tls.key,
+        ca: tls.ca,
+        // The certificate is checked in the onRequest hook, so a caller without one gets
+        // a 401 Status document instead of a failed handshake.
+        requestCert: tls.ca !== undefined,
+        rejectUnauthorized: false,
+      }
+    : null;
+  const app = (https
+    ? Fastify({ https, loggerInstance: logger.child({ component: 'metrics-api' }), logController: new LogController({ disableRequestLogging: true }) })
+    : Fastify({ loggerInstance: logger.child({ component: 'metrics-api' }), logController: new LogController({ disableRequestLogging: true }) })) as unknown as FastifyInstance;
+  const authenticate = tls?.ca !== undefined;
+
+  app.addHook('onResponse', async (_request, reply) => {
+    metrics.apiRequests.inc({ code: String(reply.statusCode) });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!authenticate || UNAUTHENTICATED_PATHS.has(request.url)) return;
+    const socket = request.raw.socket as TLSSocket;
+    const peer = socket.getPeerCertificate();
+    if (!peer || Object.keys(peer).length === 0) {
+      return sendStatus(reply, 'Unauthorized', 'a client certificate signed by the request-header CA is required');
+    }
+    if (!socket.authorized) {
+      request.log.info({ subject: peer.subject?.CN, error: String(socket.authorizationError) }, 'rejected client certificate');
+      return sendStatus(reply, 'Unauthorized', `the client certificate is not valid for this server: ${String(socket.authorizationError)}`);
+    }
+    const commonName = peer.subject?.CN;
+    const name = Array.isArray(commonName) ? commonName[0] : commonName;
+    const allowed = options.allowedNames();
+    if (allowed.length > 0 && (name === undefined || !allowed.includes(name))) {
+      request.log.info({ commonName: name }, 'rejected client certificate: common name not allowed');
+      return sendStatus(reply, 'Forbidden', `client certificate common name ${JSON.stringify(name ?? '')} is not in metricsApi.allowedNames`);
+    }
+    return undefined;
+  });
+
+  app.get('/healthz', async () => 'ok');
+  app.get('/livez', async () => 'ok');
+  app.get('/readyz', async () => 'ok');
+  app.get('/apis', async () => apiGroupListDocument());
+  app.get(`/apis/${GROUP}`, async () => apiGroupDocument());
+  app.get(`/apis/${GROUP_VERSION}`, async () => apiResourceListDocument([DEMAND_METRIC]));
+
+  app.get<{ Params: { namespace: string; metric: string }; Querystring: { labelSelector?: string | string[] } }>(
+    `/apis/${GROUP_VERSION}/namespaces/:namespace/:metric`,
+    async (request, reply) => {
+      const { namespace, metric } = request.params;
+      if (metric.toLowerCase() !== DEMAND_METRIC) {
+        return sendStatus(reply, 'NotFound', `metric ${JSON.stringify(metric)} not found in namespace ${JSON.stringify(namespace)}; this server serves ${DEMAND_METRIC}`, {
+          name: metric,
+          group: GROUP,
+          kind: 'ExternalMetricValueList',
+        });
+      }
+
+      const rawSelector = request.query.labelSelector;
+      if (Array.isArray(rawSelector)) {
+        return sendStatus(reply, 'BadRequest', 'labelSelector was given more than once; combine the requirements with commas');
+      }
+      let requirements: Requirement[];
+      try {
+        requirements = parseSelector(rawSelector ?? '');
+      } catch (error) {
+        if (error instanceof SelectorError) return sendStatus(reply, 'BadRequest', error.message);
+        throw error;
+      }
+
+      const matching = source.servedModels().filter((m) => m.namespace === namespace && matchesSelector(requirements, { model: m.name }));
+      const unknown = matching.filter((m) => m.value === undefined);
+      if (unknown.length > 0) {
+        return sendStatus(
+          reply,
+          'ServiceUnavailable',
+          `no fresh gateway data for model ${unknown.map((m) => JSON.stringify(m.name)).join(', ')}: every gateway failed or omitted it for longer than staleAfterMs; check infergate_autoscaler_source_up`,
+        );
+      }
+      const items = matching.map((m) => ({
+        metricName: DEMAND_METRIC,
+        metricLabels: { model: m.name },
+        timestamp: formatKubeTime(m.sampledAt),
+        value: formatQuantity(m.value!),
+      }));
+      request.log.debug({ namespace, selector: rawSelector ?? '', remoteUser: request.headers['x-remote-user'], items: items.length }, 'served external metric');
+      return externalMetricValueListDocument(items);
+    },
+  );
+
+  app.setNotFoundHandler(async (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      return sendStatus(reply.header('allow', 'GET'), 'MethodNotAllowed', `method ${request.method} is not supported; this API is read-only (GET)`);
+    }
+    return sendStatus(reply, 'NotFound', `path ${JSON.stringify(request.url.split('?')[0])} not found; the API is served under /apis/${GROUP_VERSION}`);
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    request.log.error({ err: error, url: request.url }, 'metrics API request failed');
+    return sendStatus(reply, 'InternalError', 'internal error while serving the metric; see the autoscaler log');
+  });
+
+  return {
+    app,
+    updateTls(material: TlsMaterial) {
+      const server = app.server as unknown as { setSecureContext?: (options: object) => void };
+      if (!server.setSecureContext) throw new Error('the metrics API serves plain HTTP; there are no certificates to update');
+      server.setSecureContext({ cert: material.cert, key: material.key, ca: material.ca });
+    },
+  };
+}
+
+function sendStatus(reply: FastifyReply, reason: StatusReason, message: string, details?: { name?: string; group?: string; kind?: string }): FastifyReply {
+  const document = statusDocument(reason, message, details);
+  return reply.code(document.code).type('application/json').send(document);
+}
+

@@ -1,0 +1,155 @@
+// Splits an optional GPU budget between models and caps each served value so that the
+// replicas an HPA derives from it, ceil(value / targetPerReplica), fit the model's share.
+// Order of allocation:
+//   1. reservations, by priority: minReplicas, and replicas still starting up to what the
+//      demand needs. Starting replicas already hold their GPUs (their pods are scheduled or
+//      pulling images), so they count as capacity on its way and are not handed to another
+//      model, which could not schedule on them anyway until they are gone.
+//   2. the rest of each model's need, tier by tier from the highest priority. A tier whose
+//      need fits gets all of it. Otherwise the GPUs left are split between the tier's
+//      models in proportion to their demand, in whole replicas, and lower tiers get nothing.
+
+export interface BudgetRequest {
+  name: string;
+  /** Higher numbers are served first. */
+  priority: number;
+  /** Stabilized demand, >= 0. */
+  value: number;
+  targetPerReplica: number;
+  /** Undefined when unknown: the model is then neither counted nor capped. */
+  gpusPerReplica: number | undefined;
+  minReplicas: number;
+  maxReplicas: number;
+  /** Replicas created but not ready yet. */
+  startingReplicas: number;
+}
+
+export interface BudgetGrant {
+  name: string;
+  /** Replicas the demand needs: ceil(value / targetPerReplica), within [minReplicas, maxReplicas]. */
+  neededReplicas: number;
+  /** Replicas the budget allows. Equal to neededReplicas without a budget or without a GPU count. */
+  grantedReplicas: number;
+  /** GPUs of the granted replicas; 0 when the GPU count is unknown. */
+  grantedGpus: number;
+  /** The served value: value, lowered so that ceil(cappedValue / targetPerReplica) <= grantedReplicas. */
+  cappedValue: number;
+  /** True when the budget lowered the value. */
+  capped: boolean;
+}
+
+export interface BudgetResult {
+  grants: Map<string, BudgetGrant>;
+  /** GPUs all needed replicas would use (models with a known GPU count only). */
+  requestedGpus: number;
+  allocatedGpus: number;
+}
+
+/** Returns the replica count the demand needs, within the model's bounds. */
+export function neededReplicas(value: number, targetPerReplica: number, minReplicas: number, maxReplicas: number): number {
+  const raw = Math.ceil(value / targetPerReplica);
+  return Math.min(maxReplicas, Math.max(minReplicas, raw));
+}
+
+/** Allocates `budget` GPUs (undefined: no budget) to the requests. Pure. */
+export function allocateGpus(budget: number | undefined, requests: readonly BudgetRequest[]): BudgetResult {
+  const needed = new Map<string, number>();
+  const granted = new Map<string, number>();
+  let requestedGpus = 0;
+  for (const r of requests) {
+    const need = neededReplicas(r.value, r.targetPerReplica, r.minReplicas, r.maxReplicas);
+    needed.set(r.name, need);
+    granted.set(r.name, 0);
+    requestedGpus += need * (r.gpusPerReplica ?? 0);
+  }
+
+  const budgeted = requests.filter((r) => budget !== undefined && r.gpusPerReplica !== undefined && r.gpusPerReplica > 0);
+  const unbudgeted = requests.filter((r) => !budgeted.includes(r));
+  for (const r of unbudgeted) granted.set(r.name, needed.get(r.name)!);
+
+  if (budget !== undefined) {
+    let remaining = budget;
+    const byPriority = [...budgeted].sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name));
+
+    for (const r of byPriority) {
+      const reserve = Math.max(r.minReplicas, Math.min(needed.get(r.name)!, r.startingReplicas));
+      const fit = Math.min(reserve, Math.floor(remaining / r.gpusPerReplica!));
+      granted.set(r.name, fit);
+      remaining -= fit * r.gpusPerReplica!;
+    }
+
+    for (const tier of groupByPriority(byPriority)) {
+      remaining = grantTier(tier, remaining, needed, granted);
+      if (remaining <= 0) break;
+    }
+  }
+
+  const grants = new Map<string, BudgetGrant>();
+  let allocatedGpus = 0;
+  for (const r of requests) {
+    const grantedReplicas = granted.get(r.name)!;
+    const gpus = grantedReplicas * (r.gpusPerReplica ?? 0);
+    allocatedGpus += gpus;
+    // Only a budget shortfall lowers the value. Demand above maxReplicas stays visible,
+    // since the HPA clamps to maxReplicas by itself.
+    const shortfall = grantedReplicas < needed.get(r.name)!;
+    const cappedValue = shortfall ? Math.min(r.value, grantedReplicas * r.targetPerReplica) : r.value;
+    grants.set(r.name, {
+      name: r.name,
+      neededReplicas: needed.get(r.name)!,
+      grantedReplicas,
+      grantedGpus: gpus,
+      cappedValue,
+      capped: cappedValue < r.value,
+    });
+  }
+  return { grants, requestedGpus, allocatedGpus };
+}
+
+/** Grants one priority tier its remaining need, or a demand-proportional part of it. Returns the GPUs left. */
+function grantTier(tier: BudgetRequest[], remaining: number, needed: Map<string, number>, granted: Map<string, number>): number {
+  const missing = (r: BudgetRequest) => needed.get(r.name)! - granted.get(r.name)!;
+  const wanting = tier.filter((r) => missing(r) > 0);
+  const tierNeed = wanting.reduce((sum, r) => sum + missing(r) * r.gpusPerReplica!, 0);
+  if (tierNeed <= remaining) {
+    for (const r of wanting) granted.set(r.name, needed.get(r.name)!);
+    return remaining - tierNeed;
+  }
+
+  // Not enough: split in proportion to demand. A model with no demand but a missing
+  // minimum was served by the reservations already, so weights of zero are fine.
+  const totalDemand = wanting.reduce((sum, r) => sum + r.value, 0);
+  const pool = remaining;
+  const deficit = new Map<string, number>();
+  for (const r of wanting) {
+    const share = totalDemand > 0 ? (pool * r.value) / totalDemand : pool / wanting.length;
+    const replicas = Math.min(missing(r), Math.floor(share / r.gpusPerReplica!));
+    granted.set(r.name, granted.get(r.name)! + replicas);
+    remaining -= replicas * r.gpusPerReplica!;
+    deficit.set(r.name, share - replicas * r.gpusPerReplica!);
+  }
+
+  // Hand out what the rounding down left, one replica at a time, to the model whose
+  // proportional share is least covered, while a replica still fits.
+  for (;;) {
+    const candidates = wanting
+      .filter((r) => missing(r) > 0 && r.gpusPerReplica! <= remaining)
+      .sort((a, b) => deficit.get(b.name)! - deficit.get(a.name)! || a.name.localeCompare(b.name));
+    const next = candidates[0];
+    if (!next) break;
+    granted.set(next.name, granted.get(next.name)! + 1);
+    remaining -= next.gpusPerReplica!;
+    deficit.set(next.name, deficit.get(next.name)! - next.gpusPerReplica!);
+  }
+  return remaining;
+}
+
+function groupByPriority(sorted: BudgetRequest[]): BudgetRequest[][] {
+  const tiers: BudgetRequest[][] = [];
+  for (const r of sorted) {
+    const last = tiers[tiers.length - 1];
+    if (last && last[0]!.priority === r.priority) last.push(r);
+    else tiers.push([r]);
+  }
+  return tiers;
+}

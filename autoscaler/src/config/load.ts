@@ -1,0 +1,314 @@
+// Reads, validates and freezes the autoscaler config. Validation runs once at start-up,
+// and each error names the key path, the value found and what is allowed, so an operator
+// can fix a ConfigMap without reading the code.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigFileSchema, type ConfigFile } from './schema.ts';
+import { DEFAULTS } from './defaults.ts';
+
+export type TargetKind = 'Deployment' | 'StatefulSet';
+
+export interface TargetRef {
+  kind: TargetKind;
+  namespace: string;
+  name: string;
+}
+
+export interface ModelConfig {
+  name: string;
+  target: TargetRef;
+  targetPerReplica: number;
+  minReplicas: number;
+  maxReplicas: number;
+  /** Unset: read from the target's pod template (`nvidia.com/gpu` limits). */
+  gpusPerReplica: number | undefined;
+  scaleDownWindowSeconds: number;
+  idleToZeroSeconds: number;
+  priority: number;
+}
+
+export interface GatewaySource {
+  static?: readonly string[];
+  kubernetes?: { namespace: string; service: string; port: number | string };
+}
+
+export interface MetricsApiConfig {
+  port: number;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  clientCAFile: string | undefined;
+  /** Read the client CA and allowed names from kube-system/extension-apiserver-authentication. */
+  clientCAFromCluster: boolean;
+  allowedNames: readonly string[];
+  insecureHttp: boolean;
+  certReloadIntervalMs: number;
+}
+
+export interface AutoscalerConfig {
+  /** cluster: models from the config, scale actions through Kubernetes. local: models from gateways, actions only logged. */
+  mode: 'cluster' | 'local';
+  gateways: GatewaySource;
+  pollIntervalMs: number;
+  requestTimeoutMs: number;
+  staleAfterMs: number;
+  kubernetesTimeoutMs: number;
+  podTemplateRefreshMs: number;
+  listenHost: string;
+  adminPort: number;
+  metricsApi: MetricsApiConfig;
+  /** Unset: no cap on the GPUs of all models together. */
+  gpuBudget: number | undefined;
+  models: readonly ModelConfig[];
+}
+
+/** Raised for an invalid config; `problems` contains one line per key path. */
+export class ConfigError extends Error {
+  readonly code = 'INFERGATE_AUTOSCALER_CONFIG_INVALID';
+  readonly problems: readonly string[];
+
+  constructor(source: string, problems: string[]) {
+    super(`invalid autoscaler config ${source}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Reads and validates the YAML file at `path`. */
+export function loadConfigFile(path: string): AutoscalerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  return parseConfigText(text, path);
+}
+
+/** Parses and validates YAML text; `source` names the file in error messages. */
+export function parseConfigText(text: string, source = '(inline)'): AutoscalerConfig {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      document.errors.map((e) => `YAML syntax: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const raw: unknown = document.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(source, [`the document must be a mapping with keys gateways and models, got ${describe(raw)}`]);
+  }
+
+  const schemaProblems = [...Value.Errors(ConfigFileSchema, raw)].map((e) => formatSchemaError(e.path, e.value, e.message, e.schema));
+  if (schemaProblems.length > 0) throw new ConfigError(source, dedupe(schemaProblems));
+
+  const file = raw as ConfigFile;
+  const config = resolveConfigFile(file);
+  const semanticProblems = checkSemantics(config);
+  if (semanticProblems.length > 0) throw new ConfigError(source, semanticProblems);
+  return deepFreeze(config);
+}
+
+/** Options of local mode, which runs without a config file and without a cluster. */
+export interface LocalModeOptions {
+  gateways: string[];
+  insecureHttp: boolean;
+  port?: number;
+  adminPort?: number;
+  listenHost?: string;
+  clientCAFile?: string;
+  allowedNames?: string[];
+  gpuBudget?: number;
+  pollIntervalMs?: number;
+  staleAfterMs?: number;
+}
+
+/** Builds the config of local mode: static gateways, models taken from their snapshots. */
+export function buildLocalConfig(options: LocalModeOptions): AutoscalerConfig {
+  const config: AutoscalerConfig = {
+    mode: 'local',
+    gateways: { static: [...options.gateways] },
+    pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
+    requestTimeoutMs: DEFAULTS.requestTimeoutMs,
+    staleAfterMs: options.staleAfterMs ?? DEFAULTS.staleAfterMs,
+    kubernetesTimeoutMs: DEFAULTS.kubernetesTimeoutMs,
+    podTemplateRefreshMs: DEFAULTS.podTemplateRefreshMs,
+    // Local mode has no authentication unless a client CA is given, so it listens on loopback.
+    listenHost: options.listenHost ?? '127.0.0.1',
+    adminPort: options.adminPort ?? DEFAULTS.adminPort,
+    metricsApi: {
+      port: options.port ?? DEFAULTS.metricsApi.port,
+      tlsCertFile: undefined,
+      tlsKeyFile: undefined,
+      clientCAFile: options.clientCAFile,
+      clientCAFromCluster: false,
+      allowedNames: options.allowedNames ?? [],
+      insecureHttp: options.insecureHttp,
+      certReloadIntervalMs: DEFAULTS.metricsApi.certReloadIntervalMs,
+    },
+    gpuBudget: options.gpuBudget,
+    models: [],
+  };
+  const problems = checkSemantics(config);
+  if (problems.length > 0) throw new ConfigError('(command line)', problems);
+  return deepFreeze(config);
+}
+
+function resolveConfigFile(file: ConfigFile): AutoscalerConfig {
+  const api = file.metricsApi ?? {};
+  return {
+    mode: 'cluster',
+    gateways: file.gateways,
+    pollIntervalMs: file.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
+    requestTimeoutMs: file.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    staleAfterMs: file.staleAfterMs ?? DEFAULTS.staleAfterMs,
+    kubernetesTimeoutMs: file.kubernetesTimeoutMs ?? DEFAULTS.kubernetesTimeoutMs,
+    podTemplateRefreshMs: file.podTemplateRefreshMs ?? DEFAULTS.podTemplateRefreshMs,
+    listenHost: file.listenHost ?? DEFAULTS.listenHost,
+    adminPort: file.adminPort ?? DEFAULTS.adminPort,
+    metricsApi: {
+      port: api.port ?? DEFAULTS.metricsApi.port,
+      tlsCertFile: api.tlsCertFile,
+      tlsKeyFile: api.tlsKeyFile,
+      clientCAFile: api.clientCAFile,
+      clientCAFromCluster: api.clientCAFromCluster ?? DEFAULTS.metricsApi.clientCAFromCluster,
+      allowedNames: api.allowedNames ?? [...DEFAULTS.metricsApi.allowedNames],
+      insecureHttp: api.insecureHttp ?? DEFAULTS.metricsApi.insecureHttp,
+      certReloadIntervalMs: api.certReloadIntervalMs ?? DEFAULTS.metricsApi.certReloadIntervalMs,
+    },
+    gpuBudget: file.gpuBudget,
+    models: file.models.map((m) => ({
+      name: m.name,
+      target: { ...m.target },
+      targetPerReplica: m.targetPerReplica,
+      minReplicas: m.minReplicas ?? DEFAULTS.model.minReplicas,
+      maxReplicas: m.maxReplicas ?? DEFAULTS.model.maxReplicas,
+      gpusPerReplica: m.gpusPerReplica,
+      scaleDownWindowSeconds: m.scaleDownWindowSeconds ?? DEFAULTS.model.scaleDownWindowSeconds,
+      idleToZeroSeconds: m.idleToZeroSeconds ?? DEFAULTS.model.idleToZeroSeconds,
+      priority: m.priority ?? DEFAULTS.model.priority,
+    })),
+  };
+}
+
+/** Checks the rules a JSON Schema cannot state: relations between keys. */
+function checkSemantics(config: AutoscalerConfig): string[] {
+  const problems: string[] = [];
+  const { gateways, metricsApi } = config;
+
+  const sources = (gateways.static ? 1 : 0) + (gateways.kubernetes ? 1 : 0);
+  if (sources !== 1) {
+    problems.push(`gateways: set exactly one of gateways.static (admin URLs) or gateways.kubernetes ({namespace, service, port}), got ${sources === 0 ? 'neither' : 'both'}`);
+  }
+  (gateways.static ?? []).forEach((url, index) => {
+    const problem = checkGatewayUrl(url);
+    if (problem) problems.push(`gateways.static[${index}]: ${problem}, got ${JSON.stringify(url)}`);
+  });
+
+  if (config.requestTimeoutMs > config.staleAfterMs) {
+    problems.push(`requestTimeoutMs: must not exceed staleAfterMs (${config.staleAfterMs}), got ${config.requestTimeoutMs}`);
+  }
+  if (config.pollIntervalMs > config.staleAfterMs) {
+    problems.push(`pollIntervalMs: must not exceed staleAfterMs (${config.staleAfterMs}), or every snapshot is stale before the next poll, got ${config.pollIntervalMs}`);
+  }
+  if (config.adminPort === metricsApi.port && config.adminPort !== 0) {
+    problems.push(`adminPort: must differ from metricsApi.port, both are ${config.adminPort}`);
+  }
+  if (Boolean(metricsApi.tlsCertFile) !== Boolean(metricsApi.tlsKeyFile)) {
+    problems.push(`metricsApi: set both tlsCertFile and tlsKeyFile or neither (a self-signed certificate is generated), got only ${metricsApi.tlsCertFile ? 'tlsCertFile' : 'tlsKeyFile'}`);
+  }
+  if (metricsApi.insecureHttp && (metricsApi.tlsCertFile || metricsApi.clientCAFile || metricsApi.clientCAFromCluster)) {
+    problems.push('metricsApi.insecureHttp: true serves plain HTTP, so tlsCertFile, tlsKeyFile, clientCAFile and clientCAFromCluster must not be set');
+  }
+  if (metricsApi.clientCAFile && metricsApi.clientCAFromCluster) {
+    problems.push('metricsApi.clientCAFromCluster: true reads the client CA from the cluster, so clientCAFile must not be set as well');
+  }
+  if (config.mode === 'cluster' && !metricsApi.insecureHttp && !metricsApi.clientCAFile && !metricsApi.clientCAFromCluster) {
+    problems.push('metricsApi: no client CA is set; set clientCAFromCluster: true (reads kube-system/extension-apiserver-authentication) or clientCAFile (a mounted copy of requestheader-client-ca-file), or every caller would be accepted');
+  }
+
+  const names = new Set<string>();
+  config.models.forEach((model, index) => {
+    if (names.has(model.name)) problems.push(`models[${index}].name: duplicate model name ${JSON.stringify(model.name)}`);
+    names.add(model.name);
+    if (model.minReplicas > model.maxReplicas) {
+      problems.push(`models[${index}].minReplicas: must not exceed maxReplicas (${model.maxReplicas}), got ${model.minReplicas}`);
+    }
+  });
+  return problems;
+}
+
+function checkGatewayUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a valid URL; expected an admin base URL such as http://10.0.0.5:9090';
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `protocol must be http or https, not ${parsed.protocol}`;
+  if (parsed.search || parsed.hash) return 'must not contain a query or fragment';
+  return undefined;
+}
+
+function formatSchemaError(pointer: string, value: unknown, message: string, schema: TSchema): string {
+  const path = pointerToPath(pointer) || '(root)';
+  const allowed = describeAllowed(schema);
+  if (message === 'Unexpected property') {
+    return `${path}: unknown key; check its spelling against docs/autoscaler.md`;
+  }
+  if (value === undefined) return `${path}: missing required key${allowed ? ` (${allowed})` : ''}`;
+  return `${path}: ${allowed || message}, got ${describe(value)}`;
+}
+
+function describeAllowed(schema: TSchema): string {
+  const anyOf = (schema as { anyOf?: TSchema[] }).anyOf;
+  if (anyOf && anyOf.every((s) => 'const' in s)) return `expected one of ${anyOf.map((s) => JSON.stringify(s.const)).join(', ')}`;
+  if (anyOf) return `expected ${anyOf.map((s) => describeAllowed(s)).join(' or ')}`;
+  const parts: string[] = [];
+  const type = schema.type as string | undefined;
+  if (type === 'integer') parts.push('an integer');
+  else if (type === 'number') parts.push('a number');
+  else if (type === 'string') parts.push('a string');
+  else if (type === 'boolean') parts.push('true or false');
+  else if (type === 'array') parts.push('a list');
+  else if (type === 'object') parts.push('a mapping');
+  if (schema.minimum !== undefined) parts.push(`>= ${schema.minimum}`);
+  if (schema.exclusiveMinimum !== undefined) parts.push(`> ${schema.exclusiveMinimum}`);
+  if (schema.maximum !== undefined) parts.push(`<= ${schema.maximum}`);
+  if (schema.minLength !== undefined && schema.minLength > 0) parts.push('not empty');
+  if (schema.maxLength !== undefined) parts.push(`at most ${schema.maxLength} characters`);
+  if (schema.pattern !== undefined) parts.push(`matching ${schema.pattern}`);
+  if (schema.minItems !== undefined) parts.push(`with at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`);
+  return parts.length > 0 ? `expected ${parts.join(', ')}` : '';
+}
+
+/** Turns a JSON pointer such as /models/0/target/kind into models[0].target.kind. */
+export function pointerToPath(pointer: string): string {
+  let path = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const segment = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (/^\d+$/.test(segment)) path += `[${segment}]`;
+    else path += path ? `.${segment}` : segment;
+  }
+  return path;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return JSON.stringify(value);
+}
+
+function dedupe(lines: string[]): string[] {
+  return [...new Set(lines)];
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

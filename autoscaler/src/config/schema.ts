@@ -1,0 +1,84 @@
+// JSON Schema of the autoscaler's YAML config, written with TypeBox so the same
+// declaration gives the validator and the TypeScript type of the raw file.
+import { Type, type Static } from '@sinclair/typebox';
+
+const PositiveMs = (description: string) => Type.Integer({ minimum: 1, description });
+// 0 picks a free port, which tests use; the chosen port is in the start-up log line.
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const ServicePort = Type.Integer({ minimum: 1, maximum: 65535 });
+const DnsLabel = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
+
+export const TargetSchema = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('Deployment'), Type.Literal('StatefulSet')]),
+    namespace: DnsLabel,
+    name: DnsLabel,
+  },
+  { additionalProperties: false },
+);
+
+export const ModelSchema = Type.Object(
+  {
+    // HPAs select a model with the label selector model=<name>, so the name must be a valid label value.
+    name: Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$' }),
+    target: TargetSchema,
+    targetPerReplica: Type.Number({ exclusiveMinimum: 0, description: 'demand one replica should carry' }),
+    minReplicas: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxReplicas: Type.Optional(Type.Integer({ minimum: 1 })),
+    gpusPerReplica: Type.Optional(Type.Integer({ minimum: 0 })),
+    scaleDownWindowSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+    idleToZeroSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+    priority: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: false },
+);
+
+export const GatewaysSchema = Type.Object(
+  {
+    static: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    kubernetes: Type.Optional(
+      Type.Object(
+        {
+          namespace: DnsLabel,
+          service: DnsLabel,
+          port: Type.Union([ServicePort, Type.String({ minLength: 1, maxLength: 15 })]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const MetricsApiSchema = Type.Object(
+  {
+    port: Type.Optional(Port),
+    tlsCertFile: Type.Optional(Type.String({ minLength: 1 })),
+    tlsKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+    clientCAFile: Type.Optional(Type.String({ minLength: 1 })),
+    clientCAFromCluster: Type.Optional(Type.Boolean()),
+    allowedNames: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    insecureHttp: Type.Optional(Type.Boolean()),
+    certReloadIntervalMs: Type.Optional(PositiveMs('milliseconds between checks of the certificate files')),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigFileSchema = Type.Object(
+  {
+    gateways: GatewaysSchema,
+    pollIntervalMs: Type.Optional(PositiveMs('milliseconds between polls')),
+    requestTimeoutMs: Type.Optional(PositiveMs('milliseconds per /admin/state call')),
+    staleAfterMs: Type.Optional(PositiveMs('milliseconds until a gateway snapshot is stale')),
+    kubernetesTimeoutMs: Type.Optional(PositiveMs('milliseconds per Kubernetes API call')),
+    podTemplateRefreshMs: Type.Optional(PositiveMs('milliseconds between pod template reads')),
+    listenHost: Type.Optional(Type.String({ minLength: 1 })),
+    adminPort: Type.Optional(Port),
+    metricsApi: Type.Optional(MetricsApiSchema),
+    gpuBudget: Type.Optional(Type.Integer({ minimum: 0 })),
+    models: Type.Array(ModelSchema, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export type ConfigFile = Static<typeof ConfigFileSchema>;

@@ -1,0 +1,161 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfigFile, parseConfigText } from '../../autoscaler/src/config/load.ts';
+import { parseCommandLine, UsageError } from '../../autoscaler/src/cli.ts';
+import { DEFAULTS } from '../../autoscaler/src/config/defaults.ts';
+
+const VALID = `
+gateways:
+  static: ["http://127.0.0.1:9090"]
+metricsApi:
+  clientCAFile: /etc/ca/requestheader-client-ca-file
+models:
+  - name: llama-3-8b
+    target: { kind: Deployment, namespace: ml, name: llama }
+    targetPerReplica: 8
+`;
+
+function problemsOf(text: string): readonly string[] {
+  try {
+    parseConfigText(text, 'test.yaml');
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error.problems;
+  }
+  assert.fail('expected the config to be rejected');
+}
+
+test('config applies defaults', () => {
+  const config = parseConfigText(VALID);
+  assert.equal(config.mode, 'cluster');
+  assert.equal(config.pollIntervalMs, DEFAULTS.pollIntervalMs);
+  assert.equal(config.staleAfterMs, DEFAULTS.staleAfterMs);
+  assert.equal(config.metricsApi.port, DEFAULTS.metricsApi.port);
+  assert.deepEqual(config.metricsApi.allowedNames, []);
+  assert.equal(config.gpuBudget, undefined);
+  const model = config.models[0]!;
+  assert.equal(model.minReplicas, DEFAULTS.model.minReplicas);
+  assert.equal(model.scaleDownWindowSeconds, 300);
+  assert.equal(model.gpusPerReplica, undefined);
+});
+
+test('config result is frozen', () => {
+  const config = parseConfigText(VALID);
+  assert.equal(Object.isFrozen(config.models[0]!.target), true);
+});
+
+test('config error names path, value and allowed kinds', () => {
+  const problems = problemsOf(VALID.replace('kind: Deployment', 'kind: Pod'));
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!, /^models\[0\]\.target\.kind: expected one of "Deployment", "StatefulSet", got "Pod"$/);
+});
+
+test('config error for a number out of range', () => {
+  const problems = problemsOf(VALID.replace('targetPerReplica: 8', 'targetPerReplica: 0'));
+  assert.match(problems[0]!, /^models\[0\]\.targetPerReplica: expected a number, > 0, got 0$/);
+});
+
+test('config error for an unknown key', () => {
+  const problems = problemsOf(`${VALID}pollIntervalMillis: 5\n`);
+  assert.match(problems[0]!, /^pollIntervalMillis: unknown key/);
+});
+
+test('config error for a missing key', () => {
+  const problems = problemsOf(VALID.replace('    targetPerReplica: 8\n', ''));
+  assert.match(problems[0]!, /^models\[0\]\.targetPerReplica: missing required key/);
+});
+
+test('config error for both gateway sources', () => {
+  const text = VALID.replace('  static: ["http://127.0.0.1:9090"]', '  static: ["http://127.0.0.1:9090"]\n  kubernetes: { namespace: infergate, service: gw-admin, port: admin }');
+  assert.match(problemsOf(text)[0]!, /^gateways: set exactly one .* got both$/);
+});
+
+test('config error for a bad gateway URL', () => {
+  const problems = problemsOf(VALID.replace('http://127.0.0.1:9090', 'ftp://gw:21'));
+  assert.match(problems[0]!, /^gateways\.static\[0\]: protocol must be http or https/);
+});
+
+test('config error for minReplicas above maxReplicas', () => {
+  const problems = problemsOf(VALID.replace('targetPerReplica: 8', 'targetPerReplica: 8\n    minReplicas: 5\n    maxReplicas: 2'));
+  assert.match(problems[0]!, /^models\[0\]\.minReplicas: must not exceed maxReplicas \(2\), got 5$/);
+});
+
+test('config error for duplicate model names', () => {
+  const second = `  - name: llama-3-8b\n    target: { kind: StatefulSet, namespace: ml, name: other }\n    targetPerReplica: 4\n`;
+  assert.match(problemsOf(VALID + second)[0]!, /^models\[1\]\.name: duplicate model name "llama-3-8b"$/);
+});
+
+test('config error for a model name that is no label value', () => {
+  assert.match(problemsOf(VALID.replace('name: llama-3-8b', 'name: meta/llama'))[0]!, /^models\[0\]\.name: .*got "meta\/llama"$/);
+});
+
+test('config requires a client CA unless insecure', () => {
+  assert.match(problemsOf(VALID.replace('  clientCAFile: /etc/ca/requestheader-client-ca-file', '  port: 7443'))[0]!, /^metricsApi: no client CA is set/);
+});
+
+test('config rejects two client CA sources', () => {
+  assert.match(problemsOf(VALID.replace('metricsApi:', 'metricsApi:\n  clientCAFromCluster: true'))[0]!, /^metricsApi\.clientCAFromCluster: true reads the client CA from the cluster/);
+});
+
+test('config requires cert and key together', () => {
+  assert.match(problemsOf(VALID.replace('metricsApi:', 'metricsApi:\n  tlsCertFile: /tls/tls.crt'))[0]!, /set both tlsCertFile and tlsKeyFile/);
+});
+
+test('config reports every problem at once', () => {
+  const text = VALID.replace('kind: Deployment', 'kind: Job').replace('targetPerReplica: 8', 'targetPerReplica: -1');
+  assert.equal(problemsOf(text).length, 2);
+});
+
+test('config error for YAML syntax', () => {
+  assert.match(problemsOf('gateways: [\n')[0]!, /^YAML syntax/);
+});
+
+test('config error for a non-mapping document', () => {
+  assert.match(problemsOf('- a\n- b\n')[0]!, /must be a mapping/);
+});
+
+test('config file missing names the path', () => {
+  assert.throws(() => loadConfigFile('/nonexistent/autoscaler.yaml'), /\/nonexistent\/autoscaler\.yaml[\s\S]*cannot read the file/);
+});
+
+test('command line reads INFERGATE_CONFIG', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'as-config-'));
+  try {
+    const file = join(dir, 'autoscaler.yaml');
+    writeFileSync(file, VALID);
+    const result = parseCommandLine([], { INFERGATE_CONFIG: file });
+    assert.equal(result.help, false);
+    assert.equal(result.help === false && result.config.models[0]!.name, 'llama-3-8b');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('command line local mode from gateways', () => {
+  const result = parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--gateway', 'http://127.0.0.1:9091', '--insecure-http', '--port', '0'], {});
+  assert.equal(result.help, false);
+  if (result.help) return;
+  assert.equal(result.config.mode, 'local');
+  assert.deepEqual(result.config.gateways.static, ['http://127.0.0.1:9090', 'http://127.0.0.1:9091']);
+  assert.equal(result.config.metricsApi.insecureHttp, true);
+  assert.equal(result.config.listenHost, '127.0.0.1');
+});
+
+test('command line rejects no source', () => {
+  assert.throws(() => parseCommandLine([], {}), UsageError);
+});
+
+test('command line rejects a bad port', () => {
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--port', 'abc'], {}), /--port: expected an integer from 0 to 65535, got "abc"/);
+});
+
+test('command line rejects config with gateway', () => {
+  assert.throws(() => parseCommandLine(['--config', 'x.yaml', '--gateway', 'http://127.0.0.1:1'], {}), /cannot be combined/);
+});
+
+test('command line rejects allowed names without CA', () => {
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--allowed-name', 'front-proxy-client'], {}), /--allowed-name needs --client-ca/);
+});

@@ -1,0 +1,48 @@
+// An HTTPS client for the metrics API that presents an optional client certificate.
+import { Agent, request } from 'undici';
+import type { Pem } from './pki.ts';
+
+export interface ApiResponse {
+  status: number;
+  body: Record<string, unknown>;
+  contentType: string | undefined;
+}
+
+export class ApiClient {
+  readonly #agent: Agent;
+  readonly #base: string;
+
+  constructor(base: string, options: { ca?: string; client?: Pem } = {}) {
+    this.#base = base;
+    this.#agent = new Agent({
+      connect: {
+        ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.client ? { cert: options.client.cert, key: options.client.key } : {}),
+        servername: 'localhost',
+      },
+    });
+  }
+
+  async get(path: string): Promise<ApiResponse> {
+    const response = await request(`${this.#base}${path}`, { dispatcher: this.#agent, signal: AbortSignal.timeout(10_000) });
+    const text = await response.body.text();
+    const contentType = response.headers['content-type'];
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      body = { text };
+    }
+    return { status: response.statusCode, body, contentType: typeof contentType === 'string' ? contentType : undefined };
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}
+
+/** Builds the metric path for a namespace, with an optional label selector. */
+export function metricPath(namespace: string, metric = 'infergate_demand', selector?: string): string {
+  const query = selector === undefined ? '' : `?labelSelector=${encodeURIComponent(selector)}`;
+  return `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${metric}${query}`;
+}
