@@ -45,6 +45,38 @@ async function main(): Promise<void> {
   let demo: Demo | undefined;
   let gateway: RunningGateway | undefined;
   let config: GatewayConfig;
+
+  // Signals are handled from here on, so one that arrives while the demo replicas start
+  // stops them too, instead of ending the process and leaving them running.
+  let starting = true;
+  let pendingSignal: string | undefined;
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stop signal received');
+    let exitCode = 0;
+    try {
+      await gateway?.close();
+    } catch (error) {
+      logger.error({ err: error }, 'graceful shutdown failed');
+      exitCode = 1;
+    } finally {
+      await demo?.stop();
+    }
+    process.exit(exitCode);
+  };
+  const onSignal = (signal: string): void => {
+    if (starting) {
+      pendingSignal ??= signal;
+      logger.info({ signal }, 'stop signal received during start-up, stopping once started');
+      return;
+    }
+    void stop(signal);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
   try {
     const port = parsePort('port', args.values.port);
     const adminPort = parsePort('admin-port', args.values['admin-port']);
@@ -64,33 +96,18 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stop signal received');
-    let exitCode = 0;
+  if (pendingSignal === undefined) {
     try {
-      await gateway?.close();
+      gateway = await startGateway(config, { logger });
     } catch (error) {
-      logger.error({ err: error }, 'graceful shutdown failed');
-      exitCode = 1;
-    } finally {
+      logger.error({ err: error }, 'gateway failed to start');
       await demo?.stop();
+      process.exit(1);
     }
-    process.exit(exitCode);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-
-  try {
-    gateway = await startGateway(config, { logger });
-  } catch (error) {
-    logger.error({ err: error }, 'gateway failed to start');
-    await demo?.stop();
-    process.exit(1);
+    if (demo !== undefined) process.stdout.write(demoBanner(gateway.trafficUrl, gateway.adminUrl));
   }
-  if (demo !== undefined) process.stdout.write(demoBanner(gateway.trafficUrl, gateway.adminUrl));
+  starting = false;
+  if (pendingSignal !== undefined) await stop(pendingSignal);
 }
 
 await main();

@@ -5,7 +5,7 @@ import type { Clock } from '../../shared/src/clock.ts';
 import type { ModelSnapshot } from '../../shared/src/admin-state.ts';
 import type { GatewayMetrics } from './admin/metrics.ts';
 import type { ModelConfig } from './config/load.ts';
-import { createReplicaSource, type ReplicaSourceDeps } from './discovery/index.ts';
+import { createReplicaSource, type BuiltReplicaSource, type ReplicaSourceDeps } from './discovery/index.ts';
 import type { ReplicaSource } from './discovery/types.ts';
 import { ReplicaSet } from './replicas/pool.ts';
 import { ModelScheduler } from './scheduling/scheduler.ts';
@@ -17,6 +17,8 @@ export interface ModelRuntimeDeps {
   metrics: GatewayMetrics;
   random?: () => number;
   kubernetes?: ReplicaSourceDeps['kubernetes'];
+  /** Builds the replica source; defaults to the one the model's configuration selects. */
+  createSource?: (config: ModelConfig['replicas'], deps: ReplicaSourceDeps) => Promise<BuiltReplicaSource>;
 }
 
 export class ModelRuntime {
@@ -50,7 +52,8 @@ export class ModelRuntime {
 
   /** Starts discovery; resolves once the first snapshot of replicas was applied. */
   async start(): Promise<void> {
-    const built = await createReplicaSource(this.config.replicas, {
+    const create = this.#deps.createSource ?? createReplicaSource;
+    const built = await create(this.config.replicas, {
       logger: this.#deps.logger.child({ model: this.config.name }),
       ...(this.#deps.kubernetes === undefined ? {} : { kubernetes: this.#deps.kubernetes }),
     });

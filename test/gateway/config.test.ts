@@ -48,6 +48,19 @@ describe('gateway config', () => {
     assert.ok(problems.some((p) => p.startsWith('models.0.queue.maxSize: 0 is invalid') && p.includes('greater or equal to 1')), problems.join('\n'));
   });
 
+  test('errors inside a replica source name the field and what is allowed', () => {
+    const url = problemsOf({ models: [{ name: 'm', protocol: 'openai', replicas: { static: ['http://a:1', 'ftp://b:2'] } }] });
+    assert.deepEqual(url, ['models.0.replicas.static.1: "ftp://b:2" is invalid; expected a base URL like http://host:port, without a path']);
+    const port = problemsOf({ models: [{ name: 'm', protocol: 'openai', replicas: { kubernetes: { namespace: 'ml', service: 's', port: 0 } } }] });
+    assert.deepEqual(port, ['models.0.replicas.kubernetes.port: 0 is invalid; expected a Service port name or a port number from 1 to 65535']);
+  });
+
+  test('pattern errors say what is allowed in words', () => {
+    const problems = problemsOf({ models: [{ ...minimal.models[0], name: 'my model', health: { path: 'health' } }] });
+    assert.ok(problems.includes('models.0.name: "my model" is invalid; expected a model name of 1 to 256 characters without spaces or slashes'), problems.join('\n'));
+    assert.ok(problems.includes('models.0.health.path: "health" is invalid; expected a path starting with /'), problems.join('\n'));
+  });
+
   test('unknown keys are rejected', () => {
     const problems = problemsOf({ models: [{ ...minimal.models[0], queue: { maxsize: 5 } }] });
     assert.ok(problems.some((p) => p.startsWith('models.0.queue.maxsize: unknown key')), problems.join('\n'));

@@ -1,7 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,6 +204,36 @@ describe('gateway process', () => {
     assert.equal((await inFlight).status, 200);
     assert.equal(await gateway.exited, 0);
     assert.ok(gateway.output.some((line) => line.includes('"gateway stopped"')));
+  });
+
+  test('a stop signal while the demo starts stops the replicas it already started', async () => {
+    const child = spawn(process.execPath, [MAIN, '--port', '0', '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const output: string[] = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => output.push(line));
+    createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const childrenOf = (pid: number): number[] => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((text) => text !== '').map(Number);
+      } catch {
+        return [];
+      }
+    };
+    // The first replica process exists as soon as the demo spawns it, long before all six listen.
+    const replicaPids = await waitFor(() => (childrenOf(child.pid!).length > 0 ? childrenOf(child.pid!) : undefined), 'the demo to spawn a replica');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, output.join('\n'));
+    assert.ok(output.some((line) => line.includes('stop signal received during start-up')), output.join('\n'));
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const pid of replicaPids) await waitFor(() => !alive(pid), `replica process ${pid} to exit`);
   });
 
   test('demo serves three models and stops its replicas', async () => {

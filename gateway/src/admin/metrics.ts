@@ -108,6 +108,18 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'infergate_discovery_healthy',
+      help: 'Replica discovery of models whose source can degrade (Kubernetes): 1 healthy, 0 while the watch fails and the last known endpoints are in use.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const model of snapshots()) {
+          if (model.discoveryHealthy !== undefined) this.set({ model: model.name }, model.discoveryHealthy ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
       name: 'infergate_replicas',
       help: 'Replicas by state.',
       labelNames: ['model', 'state'],

@@ -67,3 +67,10 @@ export const HEALTH_PATH_BY_PROTOCOL = {
   openai: '/health',
   v2: '/v2/health/ready',
 } as const;
+
+/**
+ * Model label of infergate_requests_total for an invalid request whose model is not
+ * configured or could not be read, so label values stay bounded. Model names cannot
+ * contain spaces or slashes but may contain parentheses, so this exact name is reserved.
+ */
+export const UNKNOWN_MODEL_LABEL = '(unknown)';

@@ -5,8 +5,8 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { Protocol } from '../../../shared/src/admin-state.ts';
-import { HEALTH_PATH_BY_PROTOCOL, MODEL_DEFAULTS, SERVER_DEFAULTS } from './defaults.ts';
-import { GatewayConfigSchema, type GatewayConfigInput, type ModelConfigInput } from './schema.ts';
+import { HEALTH_PATH_BY_PROTOCOL, MODEL_DEFAULTS, SERVER_DEFAULTS, UNKNOWN_MODEL_LABEL } from './defaults.ts';
+import { GatewayConfigSchema, KubernetesReplicasSchema, StaticReplicasSchema, type GatewayConfigInput, type ModelConfigInput } from './schema.ts';
 
 export type ReplicaSourceConfig =
   | { kind: 'static'; urls: readonly string[] }
@@ -86,7 +86,9 @@ export function buildConfig(input: unknown, source = 'configuration'): GatewayCo
   const problems: string[] = [];
   for (const error of Value.Errors(GatewayConfigSchema, input)) {
     // A failed union reports its own summary first; the branch errors repeat it less clearly.
-    problems.push(describeProblem(error.path, error.value, error.message, error.schema));
+    const branchProblems = error.path.endsWith('/replicas') ? replicaSourceProblems(error.path, error.value) : [];
+    if (branchProblems.length > 0) problems.push(...branchProblems);
+    else problems.push(describeProblem(error.path, error.value, error.message, error.schema));
     if (problems.length >= 20) break;
   }
   if (problems.length > 0) throw new ConfigError(source, dedupe(problems));
@@ -95,6 +97,7 @@ export function buildConfig(input: unknown, source = 'configuration'): GatewayCo
   const seen = new Set<string>();
   for (const [index, model] of valid.models.entries()) {
     if (seen.has(model.name)) problems.push(`models.${index}.name: duplicate model name ${JSON.stringify(model.name)}; names must be unique`);
+    if (model.name === UNKNOWN_MODEL_LABEL) problems.push(`models.${index}.name: ${JSON.stringify(model.name)} is reserved for requests naming no configured model; choose another name`);
     seen.add(model.name);
     const ejection = { ...MODEL_DEFAULTS.ejection, ...model.ejection };
     if (ejection.maxMs < ejection.baseMs) {
@@ -145,6 +148,21 @@ function completeModel(model: ModelConfigInput): ModelConfig {
   };
 }
 
+/**
+ * Describes the problems inside a replica source that sets exactly one kind (static or
+ * kubernetes), so each message names the invalid field rather than the whole source.
+ */
+function replicaSourceProblems(pointer: string, value: unknown): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return [];
+  let branch: TSchema;
+  if (keys[0] === 'static') branch = StaticReplicasSchema;
+  else if (keys[0] === 'kubernetes') branch = KubernetesReplicasSchema;
+  else return [];
+  return [...Value.Errors(branch, value)].map((error) => describeProblem(pointer + error.path, error.value, error.message, error.schema));
+}
+
 function describeProblem(pointer: string, value: unknown, message: string, schema: TSchema): string {
   const path = pointer === '' ? '(root)' : pointer.slice(1).replaceAll('/', '.');
   const shown = value === undefined ? 'missing' : JSON.stringify(value);
@@ -156,6 +174,9 @@ function describeProblem(pointer: string, value: unknown, message: string, schem
     return `${path}: ${shown} is not a replica source; set exactly one of static: [URLs like http://host:port] or kubernetes: { namespace, service, port }`;
   }
   if (message.startsWith('Unexpected property')) return `${path}: unknown key (value ${shown}); remove it or fix its spelling`;
+  if (typeof schema.description === 'string' && (message === 'Expected union value' || message.startsWith('Expected string to match'))) {
+    return `${path}: ${shown} is invalid; expected ${schema.description}`;
+  }
   return `${path}: ${shown} is invalid; ${message.toLowerCase()}`;
 }
 

@@ -10,7 +10,7 @@ const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port, 
 const Strict = { additionalProperties: false } as const;
 
 export const StaticReplicasSchema = Type.Object(
-  { static: Type.Array(Type.String({ pattern: '^https?://[^/]+/?$' }), { minItems: 1 }) },
+  { static: Type.Array(Type.String({ pattern: '^https?://[^/]+/?$', description: 'a base URL like http://host:port, without a path' }), { minItems: 1 }) },
   Strict,
 );
 
@@ -20,7 +20,7 @@ export const KubernetesReplicasSchema = Type.Object(
       {
         namespace: Type.String({ minLength: 1 }),
         service: Type.String({ minLength: 1 }),
-        port: Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 1, maximum: 65535 })]),
+        port: Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 1, maximum: 65535 })], { description: 'a Service port name or a port number from 1 to 65535' }),
       },
       Strict,
     ),
@@ -30,7 +30,7 @@ export const KubernetesReplicasSchema = Type.Object(
 
 export const ModelConfigSchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\s/]+$' }),
+    name: Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\s/]+$', description: 'a model name of 1 to 256 characters without spaces or slashes' }),
     protocol: Type.Union([Type.Literal('openai'), Type.Literal('v2')]),
     replicas: Type.Union([StaticReplicasSchema, KubernetesReplicasSchema]),
     maxInflightPerReplica: Type.Optional(PositiveInt('upstream calls in flight per replica')),
@@ -49,7 +49,7 @@ export const ModelConfigSchema = Type.Object(
     health: Type.Optional(
       Type.Object(
         {
-          path: Type.Optional(Type.String({ pattern: '^/' })),
+          path: Type.Optional(Type.String({ pattern: '^/', description: 'a path starting with /' })),
           intervalMs: Type.Optional(PositiveInt('ms')),
           timeoutMs: Type.Optional(PositiveInt('ms')),
           unhealthyThreshold: Type.Optional(PositiveInt('failed probes')),

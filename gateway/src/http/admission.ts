@@ -28,11 +28,21 @@ export interface WorkSpec<P> {
 
 const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
-/** Returns x-request-id when it is printable ASCII of at most 200 characters, else a new UUID. */
+/** Request ids already decided, so every log line and header of one request carries the same generated id. */
+const requestIds = new WeakMap<object, string>();
+
+/**
+ * Returns x-request-id when it is printable ASCII of at most 200 characters, else a new
+ * UUID. The result is remembered per request, so repeated calls return the same id.
+ */
 export function requestIdOf(request: FastifyRequest): string {
+  const known = requestIds.get(request);
+  if (known !== undefined) return known;
   const header = request.headers['x-request-id'];
   const value = Array.isArray(header) ? header[0] : header;
-  return value !== undefined && REQUEST_ID_PATTERN.test(value) ? value : randomUUID();
+  const id = value !== undefined && REQUEST_ID_PATTERN.test(value) ? value : randomUUID();
+  requestIds.set(request, id);
+  return id;
 }
 
 export function parsePriority(request: FastifyRequest): Priority {
@@ -102,8 +112,13 @@ export async function admit<P>(deps: AdmissionDeps, model: ModelRuntime, request
     try {
       model.scheduler.submit(job);
     } catch (error) {
-      if (!(error instanceof GatewayError)) throw error;
-      job.respondError(error);
+      if (error instanceof GatewayError) {
+        job.respondError(error);
+      } else {
+        // The job already holds a deadline timer and a close listener; finishing it releases them and records the outcome.
+        deps.logger.error({ err: error, requestId: id, model: config.name }, 'admitting the request failed unexpectedly');
+        job.respondError(new GatewayError(500, 'internal_error', 'the gateway failed to admit the request', { outcome: 'upstream_error' }));
+      }
     }
   }
   await job.done;

@@ -5,7 +5,8 @@ import type { Static } from '@sinclair/typebox';
 import type { ModelRuntime } from '../model-runtime.ts';
 import { embeddingRows, embeddingsBatchKey, type EmbeddingsBody } from '../scheduling/batcher.ts';
 import { admit, requestIdOf, type AdmissionDeps } from './admission.ts';
-import { sendError, unknownModel } from './errors.ts';
+import { unknownModel } from './errors.ts';
+import { rejectInvalid } from './rejections.ts';
 import { ChatCompletionBody, CompletionBody, EmbeddingsRequestBody } from './schemas.ts';
 
 export interface RouteDeps extends AdmissionDeps {
@@ -18,8 +19,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: RouteDeps): voi
   const findModel = (name: string, request: FastifyRequest, reply: FastifyReply): ModelRuntime | undefined => {
     const model = deps.models.get(name);
     if (model !== undefined && model.config.protocol === 'openai') return model;
-    reply.header('x-request-id', requestIdOf(request));
-    sendError(reply, unknownModel(name, 'openai'), 'openai');
+    rejectInvalid(deps, request, reply, unknownModel(name, 'openai'), 'openai');
     return undefined;
   };
 

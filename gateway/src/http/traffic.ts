@@ -1,11 +1,12 @@
 // The traffic listener: body limit on every route, JSON-only content type, the error
 // shapes of each route family, and the OpenAI and V2 routes.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { GatewayError, preview, sendError, type ErrorStyle } from './errors.ts';
 import { registerOpenAIRoutes, type RouteDeps } from './openai.ts';
 import { registerV2Routes } from './v2.ts';
 import { requestIdOf } from './admission.ts';
+import { rejectInvalid } from './rejections.ts';
 
 export interface TrafficServerOptions {
   bodyLimitBytes: number;
@@ -47,10 +48,9 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
   app.addHook('onRequest', async (request, reply) => {
     const length = Number(request.headers['content-length'] ?? 0);
     if (length > options.bodyLimitBytes) {
-      reply.header('x-request-id', requestIdOf(request));
       const err = new GatewayError(413, 'body_too_large', `the request body of ${length} bytes exceeds the limit of ${options.bodyLimitBytes} bytes (server.bodyLimitBytes)`);
       reply.header('connection', 'close');
-      return sendError(reply, err, styleOf(request));
+      return rejectInvalid(deps, request, reply, err, styleOf(request));
     }
     return undefined;
   });
@@ -58,26 +58,23 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const style = styleOf(request);
     reply.header('x-request-id', requestIdOf(request));
-    if (error instanceof GatewayError) return sendError(reply, error, style);
-    if (error.validation !== undefined) return sendError(reply, validationError(error.validation as AjvError[], error.validationContext ?? 'body'), style);
+    const reject = (err: GatewayError): FastifyReply => rejectInvalid(deps, request, reply, err, style);
+    if (error instanceof GatewayError) return reject(error);
+    if (error.validation !== undefined) return reject(validationError(error.validation as AjvError[], error.validationContext ?? 'body'));
     switch (error.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendError(reply, new GatewayError(413, 'body_too_large', `the request body exceeds the limit of ${options.bodyLimitBytes} bytes (server.bodyLimitBytes)`), style);
+        return reject(new GatewayError(413, 'body_too_large', `the request body exceeds the limit of ${options.bodyLimitBytes} bytes (server.bodyLimitBytes)`));
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return sendError(
-          reply,
-          new GatewayError(415, 'unsupported_media_type', `content type ${preview(request.headers['content-type'] ?? 'missing')} is not supported; send application/json`, { param: 'content-type' }),
-          style,
-        );
+        return reject(new GatewayError(415, 'unsupported_media_type', `content type ${preview(request.headers['content-type'] ?? 'missing')} is not supported; send application/json`, { param: 'content-type' }));
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-        return sendError(reply, new GatewayError(400, 'invalid_json', 'the request body is empty; send a JSON object'), style);
+        return reject(new GatewayError(400, 'invalid_json', 'the request body is empty; send a JSON object'));
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-        return sendError(reply, new GatewayError(400, 'invalid_content_length', 'the request body length does not match its Content-Length header'), style);
+        return reject(new GatewayError(400, 'invalid_content_length', 'the request body length does not match its Content-Length header'));
       default:
         break;
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      return sendError(reply, new GatewayError(error.statusCode, 'bad_request', error.message), style);
+      return reject(new GatewayError(error.statusCode, 'bad_request', error.message));
     }
     request.log.error({ err: error, requestId: requestIdOf(request) }, 'unhandled error in a traffic route');
     return sendError(reply, new GatewayError(500, 'internal_error', 'the gateway failed to process the request'), style);

@@ -6,6 +6,8 @@ import type { ModelRuntime } from '../model-runtime.ts';
 import { v2BatchKey, v2Rows, type V2InferBody } from '../scheduling/batcher.ts';
 import { admit, requestIdOf } from './admission.ts';
 import { GatewayError, invalidField, sendError, unknownModel } from './errors.ts';
+import { rejectInvalid } from './rejections.ts';
+import { parseRetryAfter } from '../upstream/client.ts';
 import type { RouteDeps } from './openai.ts';
 import { V2InferRequestBody } from './schemas.ts';
 
@@ -19,7 +21,7 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
     reply.header('x-request-id', requestIdOf(request));
     const model = deps.models.get(params.model);
     if (model !== undefined && model.config.protocol === 'v2') return model;
-    sendError(reply, unknownModel(params.model, 'v2'), 'v2');
+    rejectInvalid(deps, request, reply, unknownModel(params.model, 'v2'), 'v2');
     return undefined;
   };
 
@@ -36,6 +38,8 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
   app.get('/v2/health/ready', async (request, reply) => {
     reply.header('x-request-id', requestIdOf(request));
     const ready = !deps.isShuttingDown();
+    // Another gateway instance can take the request at once.
+    if (!ready) reply.header('retry-after', '1');
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
@@ -43,6 +47,7 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
     const model = findModel(request.params, request, reply);
     if (model === undefined) return reply;
     const ready = !deps.isShuttingDown() && model.replicas.all().some((replica) => replica.state === 'ready');
+    if (!ready) reply.header('retry-after', String(deps.isShuttingDown() ? 1 : model.scheduler.retryAfterSeconds()));
     return reply.code(ready ? 200 : 503).send({ name: model.config.name, ready });
   };
   app.get('/v2/models/:model/ready', readyHandler);
@@ -61,6 +66,10 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
       const timeout = model.config.upstream.headersTimeoutMs;
       const response = await replica.pool.request({ method: 'GET', path, signal: AbortSignal.timeout(Math.min(timeout, model.config.health.timeoutMs * 5)) });
       const body = Buffer.from(await response.body.arrayBuffer());
+      if (response.statusCode === 429 || response.statusCode === 503) {
+        const upstream = parseRetryAfter(response.headers['retry-after'], deps.clock.wallNow());
+        reply.header('retry-after', String(Math.max(1, Math.ceil(upstream ?? model.scheduler.retryAfterSeconds()))));
+      }
       return reply.code(response.statusCode).header('content-type', 'application/json').send(body);
     } catch (error) {
       request.log.warn({ model: model.config.name, replica: replica.id, err: error }, 'reading model metadata from the replica failed');
@@ -78,7 +87,7 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
       validateTensors(body);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
-      return sendError(reply, error, 'v2');
+      return rejectInvalid(deps, request, reply, error, 'v2');
     }
     const name = encodeURIComponent(model.config.name);
     const versionParam = request.params.version;

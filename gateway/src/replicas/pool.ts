@@ -112,6 +112,23 @@ export class ReplicaSet {
     return best[Math.floor(this.#random() * best.length)] ?? best[0];
   }
 
+  /**
+   * Earliest clock time at which a serving replica may take a new call, in-flight limits
+   * aside: now when one may already, otherwise the end of the first cooldown or ejection
+   * period; +Infinity when no replica serves.
+   */
+  nextAvailableAt(): number {
+    const now = this.#deps.clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const replica of this.#replicas.values()) {
+      if (!replica.serving) continue;
+      const until = Math.max(replica.health.cooldownUntil, replica.health.ejectedUntil ?? 0);
+      if (until <= now) return now;
+      next = Math.min(next, until);
+    }
+    return next;
+  }
+
   /** Makes the scheduler look again at time at (a cooldown or ejection period ending). */
   wakeAt(at: number): void {
     if (this.#closed) return;

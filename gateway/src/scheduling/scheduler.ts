@@ -47,6 +47,8 @@ export class ModelScheduler {
   #pumping = false;
   #pumpAgain = false;
   #delayTimer: TimerHandle | undefined;
+  /** Due time of #delayTimer. */
+  #delayDueAt = Number.POSITIVE_INFINITY;
   /** Due time of the pending wake-up for a cooldown end, so repeated pumps set one timer. */
   #wakeAt: number | undefined;
   #idleWaiters: (() => void)[] = [];
@@ -92,6 +94,7 @@ export class ModelScheduler {
         });
       }
     } else {
+      this.#rejectIfNoReplicaBeforeDeadline(job);
       this.#rejectIfDeadlineUnmeetable(job);
     }
 
@@ -118,7 +121,8 @@ export class ModelScheduler {
     for (const job of jobs) {
       if (reason !== 'batch_rejected') job.avoid.add(replica.id);
       const withinAttempts = reason === 'batch_rejected' || job.attempts < this.config.retry.maxAttempts;
-      if (job.finished || job.signal.aborted || this.#closing || !withinAttempts || job.remainingMs() <= 0) {
+      // Retries still run during the shutdown grace period, and abortAll() ends them with the rest.
+      if (job.finished || job.signal.aborted || !withinAttempts || job.remainingMs() <= 0) {
         refused.push(job);
         continue;
       }
@@ -155,7 +159,8 @@ export class ModelScheduler {
   /**
    * Estimated seconds until the queue drains: queue length over the measured dispatch
    * rate. With no measurement yet (no dispatch in the window) it falls back to the time a
-   * held request may still wait, or the queue timeout.
+   * held request may still wait, or the queue timeout. It is never shorter than the time
+   * until the first cooldown or ejection period ends when every serving replica is in one.
    */
   retryAfterSeconds(priority: Priority = 'sheddable'): number {
     const ahead = this.#queue.countAhead(priority) + 1;
@@ -164,6 +169,9 @@ export class ModelScheduler {
     if (rate > 0) seconds = ahead / rate;
     else if (this.#held > 0 || !this.#deps.replicas.hasServing()) seconds = this.config.scaleFromZero.holdTimeoutMs / 1000 / 4;
     else seconds = this.config.queue.timeoutMs / 1000 / 4;
+    // While every serving replica cools down or is ejected, nothing drains before the first one returns.
+    const blockedMs = this.#deps.replicas.nextAvailableAt() - this.#deps.clock.now();
+    if (Number.isFinite(blockedMs) && blockedMs > 0) seconds = Math.max(seconds, blockedMs / 1000);
     return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(seconds)));
   }
 
@@ -207,49 +215,80 @@ export class ModelScheduler {
     this.#abortInFlight.forEach((job) => job.abort('shutdown'));
   }
 
+  /**
+   * Dispatches the best dispatchable work to a free slot, if any. Entries are visited in
+   * queue order (strict priority between classes, FIFO within a class). An entry is
+   * skipped, without blocking the entries behind it, when its under-full batch is waiting
+   * for maxDelayMs or when the only free replicas are ones it must avoid (a retry).
+   */
   #dispatchOne(): boolean {
-    const head = this.#queue.first();
-    if (head === undefined) return false;
-    const replica = this.#deps.replicas.pick(head.avoid);
-    if (replica === undefined) {
+    if (this.#queue.size === 0) return false;
+    if (this.#deps.replicas.pick() === undefined) {
       this.#scheduleReplicaWake();
       return false;
     }
-    const batch = this.#formBatch(head);
-    if (batch === undefined) return false;
-    for (const job of batch) {
-      this.#queue.remove(job);
-      this.#unwatchAbort(job);
+    /** Batch keys whose group was found waiting in this pass; later members wait with their group. */
+    const waitingKeys = new Set<string>();
+    for (const job of this.#queue.entries()) {
+      if (job.held) continue;
+      const key = job.solo ? null : job.batchKey;
+      if (key !== null && waitingKeys.has(key)) continue;
+      const replica = this.#deps.replicas.pick(job.avoid);
+      if (replica === undefined) continue;
+      const batch = this.#formBatch(job, replica);
+      if (batch === undefined) {
+        if (key !== null) waitingKeys.add(key);
+        continue;
+      }
+      for (const member of batch) {
+        this.#queue.remove(member);
+        this.#unwatchAbort(member);
+      }
+      this.#launch(batch, replica);
+      return true;
     }
-    this.#launch(batch, replica);
-    return true;
+    // Retries may be waiting for a replica that is cooling down while another one is free.
+    this.#scheduleReplicaWake();
+    return false;
   }
 
-  /** The head and the oldest compatible jobs behind it, or undefined while an under-full batch waits (maxDelayMs). */
-  #formBatch(head: Job): Job[] | undefined {
+  /**
+   * The head and the oldest compatible jobs behind it that may use replica, or undefined
+   * while the under-full batch waits for more rows (maxDelayMs, counted from the head's
+   * arrival). A waiting batch arms one timer for the earliest due time of all waiting batches.
+   */
+  #formBatch(head: Job, replica: Replica): Job[] | undefined {
     const { maxBatchSize, maxDelayMs } = this.config.batching;
     if (head.batchKey === null || head.solo || maxBatchSize <= 1 || head.rows >= maxBatchSize) return [head];
     const batch = [head];
     let rows = head.rows;
     for (const job of this.#queue.entries()) {
       if (rows >= maxBatchSize) break;
-      if (job === head || job.solo || job.batchKey !== head.batchKey || rows + job.rows > maxBatchSize) continue;
+      if (job === head || job.held || job.solo || job.batchKey !== head.batchKey || rows + job.rows > maxBatchSize) continue;
+      // A job that failed on this replica without a response is not sent back to it.
+      if (job.avoid.has(replica.id)) continue;
       batch.push(job);
       rows += job.rows;
     }
-    const waitedMs = this.#deps.clock.now() - head.arrivedAt;
-    // NOTE: while the head's batch waits, requests behind it wait too, even incompatible
-    // ones, so maxDelayMs bounds the extra wait of every request, not only of the batch.
-    if (rows < maxBatchSize && maxDelayMs > 0 && waitedMs < maxDelayMs) {
-      if (this.#delayTimer === undefined) {
-        this.#delayTimer = this.#deps.clock.setTimer(maxDelayMs - waitedMs, () => {
-          this.#delayTimer = undefined;
-          this.pump();
-        });
-      }
+    const dueAt = head.arrivedAt + maxDelayMs;
+    const now = this.#deps.clock.now();
+    if (rows < maxBatchSize && maxDelayMs > 0 && now < dueAt) {
+      this.#armDelayTimer(dueAt);
       return undefined;
     }
     return batch;
+  }
+
+  /** Makes sure the loop runs again at dueAt, keeping one timer for the earliest waiting batch. */
+  #armDelayTimer(dueAt: number): void {
+    if (this.#delayTimer !== undefined && this.#delayDueAt <= dueAt) return;
+    this.#delayTimer?.cancel();
+    this.#delayDueAt = dueAt;
+    this.#delayTimer = this.#deps.clock.setTimer(dueAt - this.#deps.clock.now(), () => {
+      this.#delayTimer = undefined;
+      this.#delayDueAt = Number.POSITIVE_INFINITY;
+      this.pump();
+    });
   }
 
   #launch(batch: Job[], replica: Replica): void {
@@ -302,6 +341,19 @@ export class ModelScheduler {
     } else if (change === 'recovered') {
       this.#deps.logger.info({ model: this.config.name, replica: replica.id }, 'ejected replica passed its trial request');
     }
+  }
+
+  /**
+   * Rejects with 503 when every serving replica is cooling down (it answered 429 or 503 with
+   * Retry-After) or ejected until after the request's deadline: waiting could only end in 504.
+   */
+  #rejectIfNoReplicaBeforeDeadline(job: Job): void {
+    const waitMs = this.#deps.replicas.nextAvailableAt() - this.#deps.clock.now();
+    if (waitMs <= job.remainingMs()) return;
+    throw new GatewayError(503, 'deadline_unmeetable', `every replica of model ${this.config.name} is cooling down or ejected for another ${Math.ceil(waitMs)} ms, beyond the request deadline of ${Math.round(job.remainingMs())} ms; retry later`, {
+      outcome: 'rejected_deadline',
+      retryAfterSeconds: this.retryAfterSeconds(job.priority),
+    });
   }
 
   #rejectIfDeadlineUnmeetable(job: Job): void {

@@ -51,19 +51,34 @@ function errorCode(error: unknown): string {
   return '';
 }
 
-/** Sends a POST with body to the replica, tagged with the request id and bound to the job's signal. */
-export function postUpstream(replica: Replica, job: Job, path: string, body: Buffer | string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-  return replica.pool.request({
-    method: 'POST',
-    path,
-    headers: {
-      'content-type': 'application/json',
-      accept: job.stream ? 'text/event-stream' : 'application/json',
-      'x-request-id': job.id,
-    },
-    body,
-    signal,
-  });
+/**
+ * Header of a merged upstream call listing the x-request-id of every request in it, in
+ * batch order. x-request-id itself carries the first request's id.
+ */
+export const BATCH_REQUEST_IDS_HEADER = 'x-batch-request-ids';
+
+/**
+ * Joins request ids into the x-batch-request-ids value: comma-separated, with "%" and ","
+ * inside an id percent-encoded (%25, %2C), since request ids may contain commas.
+ */
+export function formatBatchRequestIds(ids: readonly string[]): string {
+  return ids.map((id) => id.replaceAll('%', '%25').replaceAll(',', '%2C')).join(',');
+}
+
+/**
+ * Sends a POST with body to the replica for jobs (one request or a merged batch), tagged
+ * with the first request's id, and for a batch with every id, bound to signal.
+ */
+export function postUpstream(replica: Replica, jobs: readonly Job[], path: string, body: Buffer | string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  const first = jobs[0];
+  if (first === undefined) throw new Error('postUpstream needs at least one request');
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: first.stream ? 'text/event-stream' : 'application/json',
+    'x-request-id': first.id,
+  };
+  if (jobs.length > 1) headers[BATCH_REQUEST_IDS_HEADER] = formatBatchRequestIds(jobs.map((job) => job.id));
+  return replica.pool.request({ method: 'POST', path, headers, body, signal });
 }
 
 /** Parses the Retry-After header of an upstream response into seconds (delta-seconds or HTTP date); undefined when absent or invalid. */

@@ -53,7 +53,7 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
     const body = jobs.length === 1 ? first.rawBody : JSON.stringify(codec.merge(jobs.map((job) => job.payload)));
     let response: Dispatcher.ResponseData;
     try {
-      response = await postUpstream(replica, first, first.upstreamPath, body, call.signal);
+      response = await postUpstream(replica, jobs, first.upstreamPath, body, call.signal);
     } catch (error) {
       const failure = classifyUpstreamError(error, call.signal);
       deps.metrics.countUpstream(model, replica.id, failure.kind);
@@ -134,6 +134,9 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
     // Reading the body failed after headers: the replica did the work, so no retry.
     const failure = classifyUpstreamError(error, call.signal);
     deps.metrics.countUpstream(model, replica.id, failure.kind);
+    if (failure.kind !== 'aborted') {
+      first.logger.warn({ model, replica: replica.id, err: failure.message, requestIds: jobs.map((job) => job.id) }, 'reading the upstream response failed');
+    }
     for (const job of call.live()) job.respondError(errorFor(job, failure, replica));
     return failure.kind === 'aborted' ? 'neutral' : 'failure';
   } finally {
@@ -147,6 +150,9 @@ function failFromError(deps: ExecutorDeps, jobs: Job[], replica: Replica, failur
     const refused = retryOrRefuse(deps, jobs, replica, failure.kind);
     for (const job of refused) job.respondError(errorFor(job, failure, replica));
     return 'failure';
+  }
+  if (failure.kind !== 'aborted') {
+    jobs[0]?.logger.warn({ model: jobs[0].model, replica: replica.id, err: failure.message, requestIds: jobs.map((job) => job.id) }, 'upstream call failed after the request was sent, so it is not retried');
   }
   for (const job of jobs) job.respondError(errorFor(job, failure, replica));
   return failure.kind === 'aborted' ? 'neutral' : 'failure';
