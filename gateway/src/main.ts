@@ -1,7 +1,7 @@
 // Command-line entry of the gateway: `--config FILE` (or INFERGATE_CONFIG) runs the
 // configured gateway, no config runs the embedded demo; SIGTERM and SIGINT stop gracefully.
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../shared/src/logger.ts';
+import { createLogger, InvalidLogLevelError } from '../../shared/src/logger.ts';
 import { ConfigError, loadConfigFile, withPorts, type GatewayConfig } from './config/load.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
 import { demoBanner, startDemo, type Demo } from './demo.ts';
@@ -25,7 +25,14 @@ function parsePort(flag: string, value: string | undefined): number | undefined 
 }
 
 async function main(): Promise<void> {
-  const logger = createLogger({ service: 'gateway' });
+  let logger;
+  try {
+    logger = createLogger({ service: 'gateway' });
+  } catch (error) {
+    if (!(error instanceof InvalidLogLevelError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(EXIT_USAGE);
+  }
   let args;
   try {
     args = parseArgs({

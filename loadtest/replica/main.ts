@@ -1,7 +1,7 @@
 // CLI of the simulated GPU replica: `node loadtest/replica/main.ts [flags]`.
 // Prints one JSON line with "msg":"listening", the URL and the port once it listens;
 // spawnReplica() and the demo wait for that line. SIGTERM and SIGINT drain and exit 0.
-import { createLogger } from '../../shared/src/logger.ts';
+import { createLogger, InvalidLogLevelError } from '../../shared/src/logger.ts';
 import { ConfigError, parseReplicaArgs } from './config.ts';
 import { startReplicaServer } from './server.ts';
 
@@ -20,7 +20,14 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger({ service: 'replica' });
+  let logger;
+  try {
+    logger = createLogger({ service: 'replica' });
+  } catch (error) {
+    if (!(error instanceof InvalidLogLevelError)) throw error;
+    process.stderr.write(`replica: ${error.message}\n`);
+    process.exit(EXIT_USAGE);
+  }
   const server = await startReplicaServer({
     ...config,
     logger,

@@ -10,9 +10,21 @@ export interface LoggerSettings {
   level?: string;
 }
 
+/** Level names pino accepts, from most to least verbose. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Thrown when LOG_LEVEL names a level pino does not have, so a start-up typo fails with a plain message. */
+export class InvalidLogLevelError extends Error {
+  readonly code = 'INFERGATE_INVALID_LOG_LEVEL';
+}
+
 export function createLogger(settings: LoggerSettings): Logger {
+  const level = process.env.LOG_LEVEL ?? settings.level ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new InvalidLogLevelError(`invalid LOG_LEVEL ${JSON.stringify(level)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
   const options: LoggerOptions = {
-    level: process.env.LOG_LEVEL ?? settings.level ?? 'info',
+    level,
     base: { service: settings.service },
     timestamp: pino.stdTimeFunctions.isoTime,
     // Credentials must never reach the log, even when a whole request object is logged.

@@ -65,14 +65,14 @@ export class ReplicaSet {
         if (replica !== undefined) this.#retire(replica);
         replica = new Replica(endpoint.id, endpoint.url, this.#config, this.#deps.clock);
         this.#replicas.set(endpoint.id, replica);
-        this.#deps.logger.info({ model: this.#config.name, replica: replica.id, url: replica.url }, 'replica added, probing');
+        this.#deps.logger.info({ replica: replica.id, url: replica.url }, 'replica added, probing');
         this.#startProbing(replica);
       }
       const draining = endpoint.terminating || !endpoint.serving;
       if (draining !== replica.draining || endpoint.ready !== replica.endpointReady) {
         replica.draining = draining;
         replica.endpointReady = endpoint.ready;
-        this.#deps.logger.info({ model: this.#config.name, replica: replica.id, state: replica.state }, 'replica endpoint changed');
+        this.#deps.logger.info({ replica: replica.id, state: replica.state }, 'replica endpoint changed');
       }
     }
     for (const replica of [...this.#replicas.values()]) {
@@ -165,7 +165,7 @@ export class ReplicaSet {
     this.#probeTimers.delete(replica.id);
     replica.draining = true;
     replica.removed = true;
-    this.#deps.logger.info({ model: this.#config.name, replica: replica.id, inFlight: replica.inFlight }, 'replica removed, draining');
+    this.#deps.logger.info({ replica: replica.id, inFlight: replica.inFlight }, 'replica removed, draining');
     this.#deps.onRemoved?.(replica.id);
     this.releaseIfRetired(replica);
   }
@@ -174,7 +174,7 @@ export class ReplicaSet {
     try {
       await replica.pool.close();
     } catch (error) {
-      this.#deps.logger.warn({ model: this.#config.name, replica: replica.id, err: error }, 'closing the replica connection pool failed');
+      this.#deps.logger.warn({ replica: replica.id, err: error }, 'closing the replica connection pool failed');
     }
   }
 
@@ -187,7 +187,7 @@ export class ReplicaSet {
       const before = replica.state;
       if (replica.health.recordProbe(probe.passed)) {
         const level = probe.passed ? 'info' : 'warn';
-        this.#deps.logger[level]({ model: this.#config.name, replica: replica.id, from: before, to: replica.state, probe: probe.detail }, 'replica health changed');
+        this.#deps.logger[level]({ replica: replica.id, from: before, to: replica.state, probe: probe.detail }, 'replica health changed');
         this.#deps.onChange();
       }
       this.#probeTimers.set(replica.id, this.#deps.clock.setTimer(intervalMs, () => void run()));

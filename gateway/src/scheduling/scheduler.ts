@@ -305,7 +305,7 @@ export class ModelScheduler {
       this.#abortInFlight.add(job);
     }
     const attemptsAtLaunch = batch.map((job) => job.attempts);
-    if (trial) this.#deps.logger.info({ model: this.config.name, replica: replica.id }, 'sending trial request to ejected replica');
+    if (trial) this.#deps.logger.info({ replica: replica.id }, 'sending trial request to ejected replica');
 
     let verdict: CallVerdict = 'neutral';
     this.#deps
@@ -313,7 +313,7 @@ export class ModelScheduler {
       .then((result) => (verdict = result))
       .catch((error: unknown) => {
         // The executor responds to its jobs itself. This guards against a bug that leaves one without a response.
-        this.#deps.logger.error({ model: this.config.name, replica: replica.id, err: error }, 'executor failed unexpectedly');
+        this.#deps.logger.error({ replica: replica.id, err: error }, 'executor failed unexpectedly');
         for (const job of batch) job.respondError(new GatewayError(502, 'internal_error', 'the gateway failed to process the upstream response', { outcome: 'upstream_error' }));
         verdict = 'failure';
       })
@@ -336,10 +336,10 @@ export class ModelScheduler {
     if (change === 'ejected') {
       this.#deps.metrics.ejections.inc({ model: this.config.name, replica: replica.id });
       const until = replica.health.ejectedUntil ?? this.#deps.clock.now();
-      this.#deps.logger.warn({ model: this.config.name, replica: replica.id, ejectedForMs: Math.round(until - this.#deps.clock.now()) }, 'replica ejected after consecutive failures');
+      this.#deps.logger.warn({ replica: replica.id, ejectedForMs: Math.round(until - this.#deps.clock.now()) }, 'replica ejected after consecutive failures');
       this.#deps.replicas.wakeAt(until);
     } else if (change === 'recovered') {
-      this.#deps.logger.info({ model: this.config.name, replica: replica.id }, 'ejected replica passed its trial request');
+      this.#deps.logger.info({ replica: replica.id }, 'ejected replica passed its trial request');
     }
   }
 
@@ -414,7 +414,7 @@ export class ModelScheduler {
       this.#unhold(job);
       if (!job.explicitTimeout) job.setDeadline(now + this.config.queue.timeoutMs);
     }
-    this.#deps.logger.info({ model: this.config.name }, 'replica ready, releasing held requests');
+    this.#deps.logger.info('replica ready, releasing held requests');
   }
 
   /** Makes a queued job leave the queue with its error response once its signal aborts (client gone, deadline, shutdown). */
