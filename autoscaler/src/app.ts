@@ -15,7 +15,10 @@ import { CertificateReloader, loadTlsMaterial, type TlsMaterial } from './api/tl
 import { createAdminServer } from './admin-server.ts';
 import { KubeActuator, type Actuator } from './kube/actuator.ts';
 import { DryRunActuator } from './kube/dry-run.ts';
-import { readRequestHeaderSettings } from './kube/request-header.ts';
+import { readRequestHeaderSettings, resolveRequestHeaderNames } from './kube/request-header.ts';
+import { DelegatedAuthorizer } from './api/authorizer.ts';
+import type { RequestHeaderNames } from './api/request-user.ts';
+import { DEFAULTS } from './config/defaults.ts';
 
 export interface AutoscalerDeps {
   logger: Logger;
@@ -56,18 +59,42 @@ export async function startAutoscaler(config: AutoscalerConfig, deps: Autoscaler
   let tls: TlsMaterial | undefined;
   let allowedNames: readonly string[] = api.allowedNames;
   let clusterCA: string | undefined;
+  let headerNames: RequestHeaderNames = resolveRequestHeaderNames(api.requestHeader);
   if (api.clientCAFromCluster) {
     if (!deps.kubeConfig) throw new Error('metricsApi.clientCAFromCluster needs a Kubernetes client configuration');
     const settings = await readRequestHeaderSettings(deps.kubeConfig, config.kubernetesTimeoutMs);
     clusterCA = settings.clientCA;
     // Names in the config take precedence; otherwise the cluster's list applies.
     if (api.allowedNames.length === 0) allowedNames = settings.allowedNames;
+    headerNames = resolveRequestHeaderNames(api.requestHeader, settings.headers);
   }
   if (!api.insecureHttp) {
     const material = loadTlsMaterial({ certFile: api.tlsCertFile, keyFile: api.tlsKeyFile, caFile: api.clientCAFile }, tlsHosts(config.listenHost));
     tls = { ...material, ca: clusterCA ?? material.ca };
   }
-  const apiServer = createMetricsApiServer({ logger, metrics, source: controller, tls, allowedNames: () => allowedNames });
+  let authorizer: DelegatedAuthorizer | undefined;
+  if (api.authorization.mode === 'delegated') {
+    if (!deps.kubeConfig) throw new Error('metricsApi.authorization.mode delegated needs a Kubernetes client configuration; set it to none to serve every authenticated caller');
+    authorizer = new DelegatedAuthorizer({
+      kubeConfig: deps.kubeConfig,
+      clock,
+      logger: logger.child({ component: 'authorizer' }),
+      metrics,
+      allowTtlMs: api.authorization.allowTtlMs,
+      denyTtlMs: api.authorization.denyTtlMs,
+      cacheSize: api.authorization.cacheSize,
+      timeoutMs: config.kubernetesTimeoutMs,
+      alwaysAllowGroups: DEFAULTS.metricsApi.authorization.alwaysAllowGroups,
+    });
+  }
+  const apiServer = createMetricsApiServer({
+    logger,
+    metrics,
+    source: controller,
+    tls,
+    allowedNames: () => allowedNames,
+    ...(authorizer ? { authorizer, requestHeaderNames: () => headerNames } : {}),
+  });
   let stopping = false;
   const admin = createAdminServer({
     logger,
@@ -108,6 +135,7 @@ export async function startAutoscaler(config: AutoscalerConfig, deps: Autoscaler
       if (refreshFailing) logger.info('reading the request-header client CA from the cluster works again');
       refreshFailing = false;
       if (api.allowedNames.length === 0) allowedNames = settings.allowedNames;
+      headerNames = resolveRequestHeaderNames(api.requestHeader, settings.headers);
       if (settings.clientCA !== clusterCA && tls) {
         clusterCA = settings.clientCA;
         applyTls(tls);
@@ -146,8 +174,22 @@ export async function startAutoscaler(config: AutoscalerConfig, deps: Autoscaler
   let clientAuth = 'off';
   if (api.clientCAFromCluster) clientAuth = 'cluster ConfigMap';
   else if (api.clientCAFile) clientAuth = 'file';
+  if (api.authorization.mode === 'none') {
+    logger.warn({ apiUrl }, 'metrics API authorization is off (metricsApi.authorization.mode none): every caller that passes authentication may read the demand of every model');
+  }
   logger.info(
-    { mode: config.mode, apiUrl, adminUrl, tls: tlsSource, clientAuth, gateways: config.gateways, models: config.models.map((m) => m.name), dryRun: actuator.dryRun },
+    {
+      mode: config.mode,
+      apiUrl,
+      adminUrl,
+      tls: tlsSource,
+      clientAuth,
+      authorization: api.authorization.mode,
+      ...(authorizer ? { requestHeader: headerNames } : {}),
+      gateways: config.gateways,
+      models: config.models.map((m) => m.name),
+      dryRun: actuator.dryRun,
+    },
     'autoscaler started',
   );
 

@@ -15,6 +15,7 @@ export interface AutoscalerMetrics {
   gpus: Gauge<'state'>;
   polls: Counter<'result'>;
   apiRequests: Counter<'code'>;
+  authorizationDecisions: Counter<'decision' | 'source'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): AutoscalerMetrics {
@@ -81,6 +82,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Autos
       name: 'infergate_autoscaler_api_requests_total',
       help: 'Requests to the external metrics API, by HTTP status code.',
       labelNames: ['code'],
+      registers,
+    }),
+    authorizationDecisions: new Counter({
+      name: 'infergate_autoscaler_authorization_decisions_total',
+      help: 'Authorization decisions on metrics API requests, by decision (allowed, denied, error) and source (review: a SubjectAccessReview, cache: a cached decision, group: an always-allowed group).',
+      labelNames: ['decision', 'source'],
       registers,
     }),
   };

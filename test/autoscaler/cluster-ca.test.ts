@@ -23,7 +23,7 @@ let autoscaler: RunningAutoscaler;
 const clients: ApiClient[] = [];
 
 function client(ca: TestCA, name: string): ApiClient {
-  const c = new ApiClient(autoscaler.apiUrl, { ca: servingCA.certPem, client: ca.issueClient(name) });
+  const c = new ApiClient(autoscaler.apiUrl, { ca: servingCA.certPem, client: ca.issueClient(name), headers: { 'x-proxy-user': 'alice' } });
   clients.push(c);
   return c;
 }
@@ -34,7 +34,14 @@ before(async () => {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: 'extension-apiserver-authentication' },
-    data: { 'requestheader-client-ca-file': firstCA.certPem, 'requestheader-allowed-names': '["front-proxy-client"]' },
+    data: {
+      'requestheader-client-ca-file': firstCA.certPem,
+      'requestheader-allowed-names': '["front-proxy-client"]',
+      // Names other than the defaults, to show that the ones from the cluster apply.
+      'requestheader-username-headers': '["X-Proxy-User"]',
+      'requestheader-group-headers': '["X-Proxy-Group"]',
+      'requestheader-extra-headers-prefix': '["X-Proxy-Extra-"]',
+    },
   } as never);
   const serving = servingCA.issueServer();
   writeFileSync(join(dir, 'tls.crt'), serving.cert);
@@ -54,6 +61,7 @@ models:
     target: { kind: Deployment, namespace: ml, name: chat }
     targetPerReplica: 10
 `);
+  kube.accessReviews.allow({ users: ['alice'], verbs: ['get'], nonResourceURLs: ['/apis', '/apis/*'] });
   autoscaler = await startAutoscaler(config, { logger, kubeConfig: kube.kubeConfig() });
 });
 
@@ -68,6 +76,23 @@ test('cluster CA and allowed names apply', async () => {
   assert.equal((await client(firstCA, 'front-proxy-client').get('/apis')).status, 200);
   assert.equal((await client(firstCA, 'someone-else').get('/apis')).status, 403);
   assert.equal((await client(rotatedCA, 'front-proxy-client').get('/apis')).status, 401);
+});
+
+test('user, groups and extra come from the header names in the cluster ConfigMap', async () => {
+  const proxy = client(firstCA, 'front-proxy-client');
+  const before = kube.accessReviews.reviews.length;
+  const response = await proxy.get('/apis/external.metrics.k8s.io', { 'x-proxy-group': 'team-a', 'x-proxy-extra-scopes': 'read', 'x-remote-user': 'mallory' });
+  assert.equal(response.status, 200);
+  const review = kube.accessReviews.reviews[before];
+  assert.deepEqual(review, { user: 'alice', groups: ['team-a'], extra: { scopes: ['read'] }, nonResourceAttributes: { path: '/apis/external.metrics.k8s.io', verb: 'get' } });
+});
+
+test('default user header ignored when the cluster sets another', async () => {
+  const c = new ApiClient(autoscaler.apiUrl, { ca: servingCA.certPem, client: firstCA.issueClient('front-proxy-client'), headers: { 'x-remote-user': 'alice' } });
+  clients.push(c);
+  const response = await c.get('/apis');
+  assert.equal(response.status, 401);
+  assert.match(String(response.body.message), /X-Proxy-User/);
 });
 
 test('rotated cluster CA is picked up', async () => {

@@ -22,6 +22,7 @@ import { HpaModel } from './helpers/hpa.ts';
 import { startAutoscalerProcess, waitFor, type AutoscalerProcess, type LogLine } from './helpers/process.ts';
 
 const NS = 'ml';
+const HPA_USER = 'system:serviceaccount:kube-system:horizontal-pod-autoscaler';
 const CHAT_IDLE_SECONDS = 6;
 const silent = createLogger({ service: 'gateway-test', level: 'silent' });
 
@@ -136,7 +137,13 @@ models:
 `,
     );
     autoscaler = await startAutoscalerProcess(['--config', config], { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: '' });
-    api = new ApiClient(autoscaler.apiUrl, { ca: servingCA.certPem, client: frontProxyCA.issueClient('front-proxy-client') });
+    // The front proxy forwards the HPA controller's identity; the chart's ClusterRole lets it read the metric.
+    kube.accessReviews.allow({ users: [HPA_USER], verbs: ['get', 'list'], apiGroups: ['external.metrics.k8s.io'], resources: ['infergate_demand'] });
+    api = new ApiClient(autoscaler.apiUrl, {
+      ca: servingCA.certPem,
+      client: frontProxyCA.issueClient('front-proxy-client'),
+      headers: { 'x-remote-user': HPA_USER, 'x-remote-group': ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+    });
   });
 
   after(async () => {

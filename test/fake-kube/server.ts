@@ -16,8 +16,10 @@ import { applyPatch, PATCH_TYPES, type PatchType } from './patch.ts';
 import { formatMatchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.ts';
 import { apiVersionOf, kindOf, notFound, ObjectStore, StatusError, type KubeObject, type ResourceRef } from './store.ts';
 import { failureStatus, WatchStream } from './watch.ts';
+import { ACCESS_REVIEW_PATH, AccessReviewer } from './access-review.ts';
 
 export { ObjectStore, StatusError, type KubeObject, type ResourceRef } from './store.ts';
+export { ACCESS_REVIEW_PATH, AccessReviewer, type AccessRule, type ReviewSpec } from './access-review.ts';
 
 /** Resources the project's code uses, for the test helpers. */
 export const RESOURCES = {
@@ -67,6 +69,9 @@ export class FakeKubeServer {
   readonly store: ObjectStore;
   /** Every request the server received, oldest first. */
   readonly requests: RequestRecord[] = [];
+  /** Rule table that decides POST /apis/authorization.k8s.io/v1/subjectaccessreviews, set by tests. */
+  readonly accessReviews = new AccessReviewer();
+  #accessReviewFailure: number | undefined;
   readonly #server: Server;
   readonly #options: Required<Omit<FakeKubeOptions, 'token'>> & { token: string | undefined };
   readonly #watches = new Set<WatchStream>();
@@ -209,6 +214,11 @@ export class FakeKubeServer {
     this.#forcedGone += count;
   }
 
+  /** Makes every SubjectAccessReview fail with this HTTP status until called with undefined. */
+  failAccessReviews(code: number | undefined): void {
+    this.#accessReviewFailure = code;
+  }
+
   /** Delays every response by ms (0 turns the delay off). */
   setDelay(ms: number): void {
     this.#delayMs = ms;
@@ -263,6 +273,15 @@ export class FakeKubeServer {
     }
     if (this.#options.token !== undefined && req.headers.authorization !== `Bearer ${this.#options.token}`) {
       sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
+      return;
+    }
+    if (url.pathname === ACCESS_REVIEW_PATH) {
+      try {
+        await this.#accessReview(req, res);
+      } catch (err) {
+        if (err instanceof StatusError) sendStatus(res, err.code, err.reason, err.message);
+        else throw err;
+      }
       return;
     }
     const parsed = parsePath(url.pathname);
@@ -363,6 +382,15 @@ export class FakeKubeServer {
     }
     // Registering after the replay, in the same tick, means no change is missed or sent twice.
     this.#watches.add(stream);
+  }
+
+  async #accessReview(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new StatusError(405, 'MethodNotAllowed', `method ${req.method ?? ''} is not supported on subjectaccessreviews; only create (POST) is`);
+    const body = await readJson(req);
+    if (this.#accessReviewFailure !== undefined) {
+      throw new StatusError(this.#accessReviewFailure, 'InternalError', 'SubjectAccessReview failed (simulated)');
+    }
+    sendJson(res, 201, this.accessReviews.review(body));
   }
 
   async #scale(req: IncomingMessage, res: ServerResponse, ref: ResourceRef, namespace: string, name: string): Promise<void> {

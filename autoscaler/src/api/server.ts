@@ -2,10 +2,9 @@
 // through the Kubernetes aggregation layer. The kube-apiserver's front proxy connects with
 // a client certificate signed by the request-header CA; that certificate is the caller's
 // authentication. Callers without one get 401, callers whose common name is not in
-// allowedNames get 403.
-// NOTE: authorization of the end user named in X-Remote-User is not delegated to the
-// cluster (no SubjectAccessReview): any user the front proxy forwards may read every
-// model's demand in every namespace it can name.
+// allowedNames get 403. With an authorizer, the end user that the front proxy names in the
+// request headers is then authorized for the request (see authorizer.ts). As in the generic
+// Kubernetes API server, a missing user header is 401, a denial 403 and a failed review 500.
 import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../../../shared/src/logger.ts';
@@ -25,6 +24,15 @@ import {
   type StatusReason,
 } from './documents.ts';
 import type { TlsMaterial } from './tls.ts';
+import { AuthorizationError, type RequestAuthorizer } from './authorizer.ts';
+import { forbiddenMessage, requestAttributes, userFromHeaders, type RequestHeaderNames, type RequestUser } from './request-user.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authorized end user; undefined when authorization is off. */
+    endUser?: RequestUser;
+  }
+}
 
 /** One model's served value as the controller published it after the last poll. */
 export interface ServedModel {
@@ -49,6 +57,10 @@ export interface MetricsApiOptions {
   tls: TlsMaterial | undefined;
   /** Returns the common names accepted from client certificates; empty accepts any name the CA signed. */
   allowedNames: () => readonly string[];
+  /** Undefined: no authorization, every authenticated caller may read everything. */
+  authorizer?: RequestAuthorizer;
+  /** Header names of the user, groups and extra attributes; read on each request because the cluster may change them. */
+  requestHeaderNames?: () => RequestHeaderNames;
 }
 
 /** Paths served without a client certificate, for kubelet probes. */
@@ -103,6 +115,38 @@ export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiSe
     return undefined;
   });
 
+  const { authorizer, requestHeaderNames } = options;
+  if (authorizer) {
+    if (!authenticate || !requestHeaderNames) {
+      // The user headers are trusted only from a caller whose certificate was verified.
+      throw new Error('delegated authorization needs client certificate authentication (a client CA) and the request-header names');
+    }
+    // Runs after the certificate check above: hooks run in the order they were added.
+    app.addHook('onRequest', async (request, reply) => {
+      if (UNAUTHENTICATED_PATHS.has(request.url)) return undefined;
+      const names = requestHeaderNames();
+      const user = userFromHeaders(request.raw, names);
+      if (user === undefined) {
+        return sendStatus(reply, 'Unauthorized', `no user named in the request: the front proxy must send the authenticated user in ${names.usernameHeaders.join(' or ')} (requestheader-username-headers)`);
+      }
+      const attributes = requestAttributes(request.method, request.url);
+      let decision;
+      try {
+        decision = await authorizer.authorize(user, attributes);
+      } catch (error) {
+        if (error instanceof AuthorizationError) return sendStatus(reply, 'InternalError', error.message);
+        throw error;
+      }
+      if (!decision.allowed) {
+        request.log.info({ user: user.name, groups: user.groups, attributes, reason: decision.reason }, 'request forbidden');
+        const details = attributes.kind === 'resource' ? { group: attributes.group, kind: attributes.resource } : undefined;
+        return sendStatus(reply, 'Forbidden', forbiddenMessage(user, attributes, decision.reason), details);
+      }
+      request.endUser = user;
+      return undefined;
+    });
+  }
+
   app.get('/healthz', async () => 'ok');
   app.get('/livez', async () => 'ok');
   app.get('/readyz', async () => 'ok');
@@ -149,7 +193,7 @@ export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiSe
         timestamp: formatKubeTime(m.sampledAt),
         value: formatQuantity(m.value!),
       }));
-      request.log.debug({ namespace, selector: rawSelector ?? '', remoteUser: request.headers['x-remote-user'], items: items.length }, 'served external metric');
+      request.log.debug({ namespace, selector: rawSelector ?? '', user: request.endUser?.name, items: items.length }, 'served external metric');
       return externalMetricValueListDocument(items);
     },
   );

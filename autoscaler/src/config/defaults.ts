@@ -25,6 +25,27 @@ export const DEFAULTS = Object.freeze({
     /** Empty: any common name signed by the client CA is accepted. */
     allowedNames: Object.freeze([] as string[]),
     insecureHttp: false,
+    /**
+     * Delegated authorization (SubjectAccessReview). The mode defaults to delegated in
+     * cluster mode and to none in local mode and with insecureHttp (see config/load.ts).
+     * The TTLs are those of the generic Kubernetes API server's delegated authorizer.
+     */
+    authorization: Object.freeze({
+      /** Milliseconds an allowed decision is reused. */
+      allowTtlMs: 10_000,
+      /** Milliseconds a denied decision is reused. */
+      denyTtlMs: 10_000,
+      /** Most cached decisions; the oldest is dropped first. */
+      cacheSize: 8192,
+      /** Allowed without a review: the cluster's hard-wired superuser group. */
+      alwaysAllowGroups: Object.freeze(['system:masters']),
+    }),
+    /** Request-header names used when neither the config nor the cluster ConfigMap sets them. */
+    requestHeader: Object.freeze({
+      usernameHeaders: Object.freeze(['X-Remote-User']),
+      groupHeaders: Object.freeze(['X-Remote-Group']),
+      extraHeadersPrefixes: Object.freeze(['X-Remote-Extra-']),
+    }),
   }),
   model: Object.freeze({
     minReplicas: 1,

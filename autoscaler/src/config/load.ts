@@ -44,6 +44,23 @@ export interface MetricsApiConfig {
   allowedNames: readonly string[];
   insecureHttp: boolean;
   certReloadIntervalMs: number;
+  authorization: AuthorizationConfig;
+  /** Header names set in the config; an unset key comes from the cluster ConfigMap (with clientCAFromCluster) or the defaults. */
+  requestHeader: ConfiguredRequestHeader;
+}
+
+export interface AuthorizationConfig {
+  /** delegated: a SubjectAccessReview per request (cached); none: every authenticated caller may read everything. */
+  mode: 'delegated' | 'none';
+  allowTtlMs: number;
+  denyTtlMs: number;
+  cacheSize: number;
+}
+
+export interface ConfiguredRequestHeader {
+  usernameHeaders: readonly string[] | undefined;
+  groupHeaders: readonly string[] | undefined;
+  extraHeadersPrefixes: readonly string[] | undefined;
 }
 
 export interface AutoscalerConfig {
@@ -146,6 +163,9 @@ export function buildLocalConfig(options: LocalModeOptions): AutoscalerConfig {
       allowedNames: options.allowedNames ?? [],
       insecureHttp: options.insecureHttp,
       certReloadIntervalMs: DEFAULTS.metricsApi.certReloadIntervalMs,
+      // Local mode has no cluster to ask.
+      authorization: resolveAuthorization(undefined, 'none'),
+      requestHeader: { usernameHeaders: undefined, groupHeaders: undefined, extraHeadersPrefixes: undefined },
     },
     gpuBudget: options.gpuBudget,
     models: [],
@@ -176,6 +196,13 @@ function resolveConfigFile(file: ConfigFile): AutoscalerConfig {
       allowedNames: api.allowedNames ?? [...DEFAULTS.metricsApi.allowedNames],
       insecureHttp: api.insecureHttp ?? DEFAULTS.metricsApi.insecureHttp,
       certReloadIntervalMs: api.certReloadIntervalMs ?? DEFAULTS.metricsApi.certReloadIntervalMs,
+      // Without TLS there is no verified client certificate, so the user headers could be forged.
+      authorization: resolveAuthorization(api.authorization, api.insecureHttp === true ? 'none' : 'delegated'),
+      requestHeader: {
+        usernameHeaders: api.requestHeader?.usernameHeaders,
+        groupHeaders: api.requestHeader?.groupHeaders,
+        extraHeadersPrefixes: api.requestHeader?.extraHeadersPrefixes,
+      },
     },
     gpuBudget: file.gpuBudget,
     models: file.models.map((m) => ({
@@ -189,6 +216,16 @@ function resolveConfigFile(file: ConfigFile): AutoscalerConfig {
       idleToZeroSeconds: m.idleToZeroSeconds ?? DEFAULTS.model.idleToZeroSeconds,
       priority: m.priority ?? DEFAULTS.model.priority,
     })),
+  };
+}
+
+function resolveAuthorization(file: NonNullable<ConfigFile['metricsApi']>['authorization'], defaultMode: AuthorizationConfig['mode']): AuthorizationConfig {
+  const defaults = DEFAULTS.metricsApi.authorization;
+  return {
+    mode: file?.mode ?? defaultMode,
+    allowTtlMs: file?.allowTtlMs ?? defaults.allowTtlMs,
+    denyTtlMs: file?.denyTtlMs ?? defaults.denyTtlMs,
+    cacheSize: file?.cacheSize ?? defaults.cacheSize,
   };
 }
 
@@ -226,6 +263,10 @@ function checkSemantics(config: AutoscalerConfig): string[] {
   }
   if (config.mode === 'cluster' && !metricsApi.insecureHttp && !metricsApi.clientCAFile && !metricsApi.clientCAFromCluster) {
     problems.push('metricsApi: no client CA is set; set clientCAFromCluster: true (reads kube-system/extension-apiserver-authentication) or clientCAFile (a mounted copy of requestheader-client-ca-file), or every caller would be accepted');
+  }
+
+  if (metricsApi.authorization.mode === 'delegated' && metricsApi.insecureHttp) {
+    problems.push('metricsApi.authorization.mode: delegated trusts the user headers only on requests with a verified client certificate, which needs TLS; set insecureHttp: false or authorization.mode: none');
   }
 
   const names = new Set<string>();

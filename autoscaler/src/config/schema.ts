@@ -50,6 +50,28 @@ export const GatewaysSchema = Type.Object(
   { additionalProperties: false },
 );
 
+// An HTTP header name (RFC 9110 token).
+const HeaderName = Type.String({ minLength: 1, maxLength: 256, pattern: "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$" });
+
+export const AuthorizationSchema = Type.Object(
+  {
+    mode: Type.Optional(Type.Union([Type.Literal('delegated'), Type.Literal('none')])),
+    allowTtlMs: Type.Optional(Type.Integer({ minimum: 0, description: 'milliseconds an allowed decision is cached' })),
+    denyTtlMs: Type.Optional(Type.Integer({ minimum: 0, description: 'milliseconds a denied decision is cached' })),
+    cacheSize: Type.Optional(Type.Integer({ minimum: 0, description: 'most cached decisions' })),
+  },
+  { additionalProperties: false },
+);
+
+export const RequestHeaderSchema = Type.Object(
+  {
+    usernameHeaders: Type.Optional(Type.Array(HeaderName, { minItems: 1 })),
+    groupHeaders: Type.Optional(Type.Array(HeaderName)),
+    extraHeadersPrefixes: Type.Optional(Type.Array(HeaderName)),
+  },
+  { additionalProperties: false },
+);
+
 export const MetricsApiSchema = Type.Object(
   {
     port: Type.Optional(Port),
@@ -60,6 +82,8 @@ export const MetricsApiSchema = Type.Object(
     allowedNames: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     insecureHttp: Type.Optional(Type.Boolean()),
     certReloadIntervalMs: Type.Optional(PositiveMs('milliseconds between checks of the certificate files')),
+    authorization: Type.Optional(AuthorizationSchema),
+    requestHeader: Type.Optional(RequestHeaderSchema),
   },
   { additionalProperties: false },
 );

@@ -11,9 +11,12 @@ export interface ApiResponse {
 export class ApiClient {
   readonly #agent: Agent;
   readonly #base: string;
+  readonly #headers: Record<string, string | string[]>;
 
-  constructor(base: string, options: { ca?: string; client?: Pem } = {}) {
+  /** `headers` go with every request, such as the user headers the front proxy sets. */
+  constructor(base: string, options: { ca?: string; client?: Pem; headers?: Record<string, string | string[]> } = {}) {
     this.#base = base;
+    this.#headers = options.headers ?? {};
     this.#agent = new Agent({
       connect: {
         ...(options.ca ? { ca: options.ca } : {}),
@@ -23,8 +26,9 @@ export class ApiClient {
     });
   }
 
-  async get(path: string): Promise<ApiResponse> {
-    const response = await request(`${this.#base}${path}`, { dispatcher: this.#agent, signal: AbortSignal.timeout(10_000) });
+  /** `headers` are added to the client's own for this request. */
+  async get(path: string, headers: Record<string, string | string[]> = {}): Promise<ApiResponse> {
+    const response = await request(`${this.#base}${path}`, { dispatcher: this.#agent, headers: { ...this.#headers, ...headers }, signal: AbortSignal.timeout(10_000) });
     const text = await response.body.text();
     const contentType = response.headers['content-type'];
     let body: Record<string, unknown>;
