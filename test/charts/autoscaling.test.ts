@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
 import { DEMAND_METRIC } from '../../autoscaler/src/config/defaults.ts';
 import { matchesSelector, parseSelector } from '../../autoscaler/src/api/selector.ts';
+import { parseConfigText as parseAutoscalerConfig } from '../../autoscaler/src/config/load.ts';
 import { objectOf, objectsOf, renderChart, renderOk, type KubeObject } from './helpers.ts';
 
 interface HpaSpec {
@@ -93,11 +94,13 @@ test('HPA selector picks one model', () => {
   }
 });
 
-test('HPA behavior scales up at once', () => {
+test('HPA behavior adds no window', () => {
+  // The autoscaler already keeps the maximum demand over its scale-down window, so
+  // an HPA window would only delay scaling in either direction.
   const result = renderOk();
   const spec = hpaSpec(objectOf(result, 'HorizontalPodAutoscaler', 'infergate-llama-3-8b'));
   assert.equal(spec.behavior.scaleUp.stabilizationWindowSeconds, 0);
-  assert.equal(spec.behavior.scaleDown.stabilizationWindowSeconds, 30);
+  assert.equal(spec.behavior.scaleDown.stabilizationWindowSeconds, 0);
   assert.ok(spec.behavior.scaleDown.policies.length > 0);
 });
 
@@ -214,3 +217,18 @@ interface PodSpec {
   containers: Array<{ name: string; volumeMounts?: Array<{ name: string; mountPath: string }> }>;
   volumes?: Array<{ name: string; secret?: { secretName: string }; configMap?: { name: string } }>;
 }
+
+test('autoscaler authorization defaults to delegated', () => {
+  const text = (objectOf(renderOk(), 'ConfigMap', 'infergate-autoscaler').data as Record<string, string>)['autoscaler.yaml'] as string;
+  const config = parseAutoscalerConfig(text, 'autoscaler.yaml from the chart');
+  assert.deepEqual({ ...config.metricsApi.authorization }, { mode: 'delegated', allowTtlMs: 10_000, denyTtlMs: 10_000, cacheSize: 8192 });
+});
+
+test('autoscaler authorization mode and TTLs come from values', () => {
+  const result = renderOk({ values: { autoscaler: { metricsApi: { authorization: { mode: 'none', allowTtlMs: 2000, denyTtlMs: 0 } } } } });
+  const text = (objectOf(result, 'ConfigMap', 'infergate-autoscaler').data as Record<string, string>)['autoscaler.yaml'] as string;
+  const config = parseAutoscalerConfig(text, 'autoscaler.yaml from the chart');
+  assert.equal(config.metricsApi.authorization.mode, 'none');
+  assert.equal(config.metricsApi.authorization.allowTtlMs, 2000);
+  assert.equal(config.metricsApi.authorization.denyTtlMs, 0);
+});

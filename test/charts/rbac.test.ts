@@ -70,6 +70,30 @@ test('autoscaler reads pod templates without gpusPerReplica', () => {
   assert.ok(!permissions(role).some((permission) => permission.startsWith('apps/statefulsets')));
 });
 
+test('pod template reads follow the workload kind', () => {
+  // One namespace, two kinds: only the Deployment model lacks gpusPerReplica, so the
+  // autoscaler reads Deployments there and never StatefulSets.
+  const models = [
+    { name: 'chat', protocol: 'openai', replicas: { kubernetes: { service: 'chat', namespace: 'ml' } }, autoscaling: { targetPerReplica: 8, maxReplicas: 2 } },
+    {
+      name: 'vision',
+      protocol: 'v2',
+      replicas: { kubernetes: { service: 'vision', namespace: 'ml' } },
+      autoscaling: { target: { kind: 'StatefulSet' }, targetPerReplica: 8, maxReplicas: 2, gpusPerReplica: 1 },
+    },
+  ];
+  const role = objectOf(renderOk({ namespace: 'inference', values: { models } }), 'Role', 'infergate-autoscaler-scaler');
+  assert.equal(role.metadata.namespace, 'ml');
+  assert.deepEqual(permissions(role), [
+    '/events:create',
+    'apps/deployments/scale:get',
+    'apps/deployments/scale:patch',
+    'apps/deployments:get',
+    'apps/statefulsets/scale:get',
+    'apps/statefulsets/scale:patch',
+  ]);
+});
+
 test('autoscaler discovers gateways in its namespace', () => {
   const result = renderOk({ namespace: 'inference' });
   const role = objectOf(result, 'Role', 'infergate-autoscaler-gateway-discovery');

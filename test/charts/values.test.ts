@@ -126,6 +126,11 @@ test('missing resources limits are rejected', () => {
   assert.match(errors, /\/gateway\/resources must have required property 'limits'/);
 });
 
+test('unknown autoscaler authorization mode is rejected', () => {
+  const errors = rejection({ autoscaler: { metricsApi: { authorization: { mode: 'webhook' } } } });
+  assert.match(errors, /\/autoscaler\/metricsApi\/authorization\/mode must be equal to one of the allowed values/);
+});
+
 test('invalid port is rejected', () => {
   const errors = rejection({ gateway: { server: { adminPort: 70000 } } });
   assert.match(errors, /\/gateway\/server\/adminPort must be <= 65535/);

@@ -11,6 +11,7 @@ annotation, so a config change rolls the pods.
 {{- define "infergate.autoscaler.requestHeaderDir" -}}/etc/infergate/requestheader{{- end -}}
 
 {{- define "infergate.gateway.config" -}}
+{{- include "infergate.checks.gateway" . -}}
 {{- $server := .Values.gateway.server -}}
 {{- $serverConfig := dict "port" (int $server.port) "adminPort" (int $server.adminPort) "shutdownGraceMs" (int $server.shutdownGraceMs) -}}
 {{- if not (kindIs "invalid" $server.bodyLimitBytes) -}}
@@ -25,6 +26,7 @@ annotation, so a config change rolls the pods.
 {{- end -}}
 
 {{- define "infergate.autoscaler.config" -}}
+{{- include "infergate.checks.autoscaler" . -}}
 {{- $values := .Values.autoscaler -}}
 {{- $config := dict -}}
 {{- $_ := set $config "gateways" (dict "kubernetes" (dict "namespace" .Release.Namespace "service" (include "infergate.gateway.adminServiceName" .) "port" "admin")) -}}
@@ -45,6 +47,15 @@ annotation, so a config change rolls the pods.
 {{- end -}}
 {{- with .Values.autoscaler.metricsApi.allowedNames -}}
 {{- $_ := set $metricsApi "allowedNames" . -}}
+{{- end -}}
+{{- with .Values.autoscaler.metricsApi.authorization -}}
+{{- $authorization := dict "mode" (.mode | default "delegated") -}}
+{{- range $key := list "allowTtlMs" "denyTtlMs" -}}
+{{- if and (hasKey $.Values.autoscaler.metricsApi.authorization $key) (not (kindIs "invalid" (get $.Values.autoscaler.metricsApi.authorization $key))) -}}
+{{- $_ := set $authorization $key (int (get $.Values.autoscaler.metricsApi.authorization $key)) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $metricsApi "authorization" $authorization -}}
 {{- end -}}
 {{- $_ := set $config "metricsApi" $metricsApi -}}
 {{- $models := list -}}

@@ -87,6 +87,7 @@ path used in error messages).
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- include "infergate.checks.gatewayModel" (dict "model" $gateway "path" $path) -}}
 {{- $autoscaling := deepCopy (default dict $model.autoscaling) -}}
 {{- $enabled := true -}}
 {{- if hasKey $autoscaling "enabled" -}}
@@ -109,13 +110,31 @@ path used in error messages).
 {{- if le (float64 $targetPerReplica) 0.0 -}}
 {{- fail (printf "%s.autoscaling.targetPerReplica: %v is not positive; set the concurrent requests one replica should carry" $path $targetPerReplica) -}}
 {{- end -}}
-{{- $min := int (default 0 $autoscaling.minReplicas) -}}
+{{- /* sprig's default treats 0 as unset, so an explicit minReplicas 0 is read with kindIs. */ -}}
+{{- $min := int (include "infergate.defaults" $root | fromJson).model.minReplicas -}}
+{{- if not (kindIs "invalid" $autoscaling.minReplicas) -}}
+{{- $min = int $autoscaling.minReplicas -}}
+{{- end -}}
 {{- $max := int (required (printf "%s.autoscaling.maxReplicas: missing" $path) $autoscaling.maxReplicas) -}}
 {{- if lt $max (max 1 $min) -}}
 {{- fail (printf "%s.autoscaling.maxReplicas: %d is below minReplicas %d (and below 1); raise maxReplicas" $path $max $min) -}}
 {{- end -}}
 {{- $_ := set $autoscaling "minReplicas" $min -}}
 {{- $_ := set $autoscaling "maxReplicas" $max -}}
+{{- /*
+The autoscaler scales a model up from 0 only when the gateways report queued
+or held requests, and without scaleFromZero the gateway rejects requests for a
+model with no ready replica at once (503 no_replicas_ready). So minReplicas 0
+needs scaleFromZero.enabled, which the chart turns on unless it was disabled.
+*/ -}}
+{{- if eq $min 0 -}}
+{{- $scaleFromZero := deepCopy (default dict $gateway.scaleFromZero) -}}
+{{- if and (not (kindIs "invalid" $scaleFromZero.enabled)) (not $scaleFromZero.enabled) -}}
+{{- fail (printf "%s.scaleFromZero.enabled: false, but %s.autoscaling.minReplicas is 0; a model scaled to zero would reject every request with 503 and never scale up again, because the autoscaler starts a model only for queued or held requests. Remove scaleFromZero.enabled (minReplicas 0 turns it on) or set autoscaling.minReplicas to 1 or more" $path $path) -}}
+{{- end -}}
+{{- $_ := set $scaleFromZero "enabled" true -}}
+{{- $_ := set $gateway "scaleFromZero" $scaleFromZero -}}
+{{- end -}}
 {{- end -}}
 {{- toJson (dict "name" $name "slug" $slug "protocol" (default "openai" $model.protocol) "replicas" $normalizedReplicas "gateway" $gateway "autoscaling" $autoscaling) -}}
 {{- end -}}
