@@ -149,10 +149,12 @@ export async function startAutoscaler(config: AutoscalerConfig, deps: Autoscaler
     }
   };
 
+  const local = config.mode === 'local';
+  const hostName = local ? '--host' : 'listenHost';
   try {
     await gateways.start();
-    await apiServer.app.listen({ host: config.listenHost, port: api.port });
-    await admin.listen({ host: config.listenHost, port: config.adminPort });
+    await listenOn(() => apiServer.app.listen({ host: config.listenHost, port: api.port }), hostName, local ? '--port' : 'metricsApi.port', config.listenHost, api.port);
+    await listenOn(() => admin.listen({ host: config.listenHost, port: config.adminPort }), hostName, local ? '--admin-port' : 'adminPort', config.listenHost, config.adminPort);
   } catch (error) {
     await Promise.allSettled([gateways.stop(), apiServer.app.close(), admin.close(), collector.close()]);
     throw error;
@@ -209,6 +211,28 @@ export async function startAutoscaler(config: AutoscalerConfig, deps: Autoscaler
       logger.info('autoscaler stopped');
     },
   };
+}
+
+/** Raised when a listener cannot bind; the message names the settings of the address and port. */
+export class ListenError extends Error {
+  readonly code = 'INFERGATE_AUTOSCALER_LISTEN_FAILED';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ListenError';
+  }
+}
+
+async function listenOn(listen: () => Promise<unknown>, hostName: string, portName: string, host: string, port: number): Promise<void> {
+  try {
+    await listen();
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    let advice = `check ${hostName} and ${portName}`;
+    if (code === 'EADDRINUSE') advice = `another process uses port ${port}; stop it or choose another ${portName}`;
+    else if (code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') advice = `${hostName} must be an address of this machine, such as 127.0.0.1 or 0.0.0.0`;
+    else if (code === 'EACCES') advice = `ports below 1024 need privileges; choose another ${portName}`;
+    throw new ListenError(`cannot listen on ${hostName} ${JSON.stringify(host)} ${portName} ${port}: ${code ?? message}; ${advice}`, { cause: error });
+  }
 }
 
 function tlsHosts(listenHost: string): string[] {

@@ -6,8 +6,10 @@
 //      pulling images), so they count as capacity on its way and are not handed to another
 //      model, which could not schedule on them anyway until they are gone.
 //   2. the rest of each model's need, tier by tier from the highest priority. A tier whose
-//      need fits gets all of it. Otherwise the GPUs left are split between the tier's
-//      models in proportion to their demand, in whole replicas, and lower tiers get nothing.
+//      need fits gets all of it. Otherwise each of the tier's models with demand and no
+//      replica gets one while one fits, the GPUs left are split in proportion to demand in
+//      whole replicas, the rounding remainder goes to the least covered need, and lower
+//      tiers get nothing.
 
 export interface BudgetRequest {
   name: string;
@@ -116,30 +118,43 @@ function grantTier(tier: BudgetRequest[], remaining: number, needed: Map<string,
     return remaining - tierNeed;
   }
 
-  // Not enough: split in proportion to demand. A model with no demand but a missing
-  // minimum was served by the reservations already, so weights of zero are fine.
-  const totalDemand = wanting.reduce((sum, r) => sum + r.value, 0);
+  // Not enough. First every model with demand and no replica yet gets one, while one fits:
+  // a model served 0 while it has demand would never be scaled up by its HPA. Larger
+  // demand goes first when not all of them fit.
+  const unserved = wanting
+    .filter((r) => r.value > 0 && granted.get(r.name)! === 0)
+    .sort((a, b) => b.value - a.value || a.name.localeCompare(b.name));
+  for (const r of unserved) {
+    if (r.gpusPerReplica! > remaining) continue;
+    granted.set(r.name, 1);
+    remaining -= r.gpusPerReplica!;
+  }
+
+  // Then split what is left in proportion to demand, in whole replicas rounded down. A model
+  // with no demand but a missing minimum was served by the reservations already, so
+  // weights of zero are fine.
+  const splitting = wanting.filter((r) => missing(r) > 0);
+  const totalDemand = splitting.reduce((sum, r) => sum + r.value, 0);
   const pool = remaining;
-  const deficit = new Map<string, number>();
-  for (const r of wanting) {
-    const share = totalDemand > 0 ? (pool * r.value) / totalDemand : pool / wanting.length;
+  for (const r of splitting) {
+    const share = totalDemand > 0 ? (pool * r.value) / totalDemand : pool / splitting.length;
     const replicas = Math.min(missing(r), Math.floor(share / r.gpusPerReplica!));
     granted.set(r.name, granted.get(r.name)! + replicas);
     remaining -= replicas * r.gpusPerReplica!;
-    deficit.set(r.name, share - replicas * r.gpusPerReplica!);
   }
 
-  // Hand out what the rounding down left, one replica at a time, to the model whose
-  // proportional share is least covered, while a replica still fits.
+  // Hand out what the rounding down left, one replica at a time, to the model whose need is
+  // least covered (the lowest granted / needed replicas), while a replica still fits. Ties go
+  // to the larger demand, then to the name in alphabetical order.
+  const coverage = (r: BudgetRequest) => granted.get(r.name)! / needed.get(r.name)!;
   for (;;) {
     const candidates = wanting
       .filter((r) => missing(r) > 0 && r.gpusPerReplica! <= remaining)
-      .sort((a, b) => deficit.get(b.name)! - deficit.get(a.name)! || a.name.localeCompare(b.name));
+      .sort((a, b) => coverage(a) - coverage(b) || b.value - a.value || a.name.localeCompare(b.name));
     const next = candidates[0];
     if (!next) break;
     granted.set(next.name, granted.get(next.name)! + 1);
     remaining -= next.gpusPerReplica!;
-    deficit.set(next.name, deficit.get(next.name)! - next.gpusPerReplica!);
   }
   return remaining;
 }

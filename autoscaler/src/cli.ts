@@ -1,5 +1,7 @@
 // Command-line parsing of the autoscaler: a config file for clusters, or --gateway URLs
 // for local mode without a cluster.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { buildLocalConfig, loadConfigFile, type AutoscalerConfig } from './config/load.ts';
 import { DEFAULTS } from './config/defaults.ts';
@@ -13,30 +15,53 @@ Local mode options:
   --insecure-http      serve the metrics API over plain HTTP instead of TLS with a generated certificate
   --port N             metrics API port, 0 for any free port (default ${DEFAULTS.metricsApi.port})
   --admin-port N       port of /healthz, /readyz and /metrics, 0 for any free port (default ${DEFAULTS.adminPort})
-  --host ADDRESS       listen address (default 127.0.0.1)
+  --host ADDRESS       listen IP address, or localhost (default 127.0.0.1)
   --client-ca FILE     require client certificates signed by this CA (PEM)
   --allowed-name CN    accept only this client certificate common name; repeat for several
-  --gpu-budget N       total GPUs all models may use (default: no budget)
-  --poll-interval-ms N milliseconds between polls (default ${DEFAULTS.pollIntervalMs})
+  --gpu-budget N       total GPUs all models may use, 0 or more (default: no budget)
+  --poll-interval-ms N milliseconds between polls, 1 to ${DEFAULTS.staleAfterMs} (default ${DEFAULTS.pollIntervalMs})
   --help               print this text
 `;
 
 export class UsageError extends Error {
   readonly code = 'INFERGATE_AUTOSCALER_USAGE';
+  /** `message` is one line that names the flag and the value; --help prints the usage. */
   constructor(message: string) {
-    super(`${message}\n\n${USAGE}`);
+    super(message);
     this.name = 'UsageError';
   }
 }
 
 export type CliResult = { help: true } | { help: false; config: AutoscalerConfig; source: string };
 
+/** Options that take a number, so a negative value such as `--port -1` is a value and not a flag. */
+const NUMERIC_OPTIONS = new Set(['--port', '--admin-port', '--gpu-budget', '--poll-interval-ms']);
+
+/**
+ * Joins `--port -1` into `--port=-1`. node:util parseArgs reads a value that starts with a
+ * dash as a possible flag and rejects it as ambiguous, which would hide the range check.
+ */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if (NUMERIC_OPTIONS.has(arg) && next !== undefined && /^-[\d.]/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i += 1;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 /** Parses argv (without node and script) and the environment into a validated config. */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
   let values;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      args: joinNegativeValues(argv),
       options: {
         config: { type: 'string' },
         gateway: { type: 'string', multiple: true },
@@ -54,7 +79,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`${(error as Error).message}; --help lists the options`);
   }
   if (values.help) return { help: true };
 
@@ -70,12 +95,17 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   if (gateways.length === 0) throw new UsageError('no config: pass --config FILE, set INFERGATE_CONFIG, or pass --gateway URL for local mode');
 
+  if (values.host !== undefined && isIP(values.host) === 0 && values.host !== 'localhost') {
+    throw new UsageError(`--host: expected an IP address such as 127.0.0.1, 0.0.0.0 or ::, or localhost, got ${JSON.stringify(values.host)}`);
+  }
+  if (values['client-ca'] !== undefined) checkPemFile('--client-ca', values['client-ca']);
+
   const config = buildLocalConfig({
     gateways,
     insecureHttp: values['insecure-http'] ?? false,
     ...optionalInteger('port', values.port, 0, 65535),
     ...optionalInteger('adminPort', values['admin-port'], 0, 65535, '--admin-port'),
-    ...(values.host ? { listenHost: values.host } : {}),
+    ...(values.host !== undefined ? { listenHost: values.host } : {}),
     ...(values['client-ca'] ? { clientCAFile: values['client-ca'] } : {}),
     ...(values['allowed-name'] ? { allowedNames: values['allowed-name'] } : {}),
     ...optionalInteger('gpuBudget', values['gpu-budget'], 0, Number.MAX_SAFE_INTEGER, '--gpu-budget'),
@@ -94,7 +124,29 @@ function optionalInteger(key: string, text: string | undefined, min: number, max
   if (text === undefined) return {};
   const value = Number(text);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    const range = max === Number.MAX_SAFE_INTEGER ? `of ${min} or more` : `from ${min} to ${max}`;
+    throw new UsageError(`${flag}: expected an integer ${range}, got ${JSON.stringify(text)}`);
   }
   return { [key]: value };
+}
+
+/** Rejects a CA file that cannot be read or holds no PEM block, naming the flag and the path. */
+function checkPemFile(flag: string, path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${JSON.stringify(path)}: ${describeFileError(error)}; pass the PEM file of the CA that signs the client certificates`);
+  }
+  if (!text.includes('-----BEGIN ')) {
+    throw new UsageError(`${flag}: ${JSON.stringify(path)} contains no PEM block; pass the PEM file of the CA that signs the client certificates`);
+  }
+}
+
+/** Turns a file system error into its reason and code, without repeating the path. */
+export function describeFileError(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  // Node formats these messages as "ENOENT: no such file or directory, open '/path'".
+  const reason = /^[A-Z]+: ([^,]+)/.exec(message)?.[1] ?? message;
+  return code ? `${reason} (${code})` : reason;
 }

@@ -144,7 +144,8 @@ export class Controller implements ServedModelSource {
         const request = scaleRequest(runtimes[i]!.config, decision);
         if (!request) return;
         const ok = await actuator.scale(request, observed[i]);
-        if (ok) metrics.scaleActions.inc({ model: decision.model, direction: request.direction });
+        // A dry run changes nothing, so it is only logged and not counted as an action taken.
+        if (ok && !actuator.dryRun) metrics.scaleActions.inc({ model: decision.model, direction: request.direction });
         else decision.blockedBy = 'scale call failed';
       }),
     );

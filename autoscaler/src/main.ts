@@ -1,21 +1,33 @@
 // Entry point of the autoscaler process (npm run autoscaler).
-import { createLogger } from '../../shared/src/logger.ts';
+// Exit codes: 0 after a clean stop, 2 for bad input at start-up (flags, config, files,
+// LOG_LEVEL, kubeconfig, listen address), reported as one plain line on stderr, and 1 for
+// any other failure, logged at fatal level with its stack.
+import { createLogger, InvalidLogLevelError, type Logger } from '../../shared/src/logger.ts';
 import { loadKubeConfig } from '../../shared/src/kube.ts';
 import { ConfigError } from './config/load.ts';
 import { parseCommandLine, USAGE, UsageError } from './cli.ts';
-import { startAutoscaler, type AutoscalerDeps } from './app.ts';
+import { startAutoscaler, ListenError, type AutoscalerDeps } from './app.ts';
+import { TlsFileError } from './api/tls.ts';
 
-const logger = createLogger({ service: 'autoscaler' });
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
 
-async function main(): Promise<void> {
+/** Writes one plain line for an operator and exits with EXIT_USAGE. */
+function exitWithUsageError(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+function isInputError(error: unknown): error is Error {
+  return error instanceof UsageError || error instanceof ConfigError || error instanceof TlsFileError || error instanceof ListenError;
+}
+
+async function main(logger: Logger): Promise<void> {
   let parsed;
   try {
     parsed = parseCommandLine(process.argv.slice(2), process.env);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
+    if (isInputError(error)) exitWithUsageError(error.message);
     throw error;
   }
   if (parsed.help) {
@@ -27,11 +39,23 @@ async function main(): Promise<void> {
 
   const deps: AutoscalerDeps = { logger };
   if (config.mode === 'cluster') {
-    const loaded = loadKubeConfig();
+    let loaded;
+    try {
+      loaded = loadKubeConfig();
+    } catch (error) {
+      // The first line names the file and the position; a YAML code frame follows it.
+      exitWithUsageError(`cannot configure the Kubernetes client: ${(error as Error).message.split('\n')[0]}`);
+    }
     logger.info({ source: loaded.source, server: loaded.server }, 'Kubernetes client configured');
     deps.kubeConfig = loaded.kubeConfig;
   }
-  const running = await startAutoscaler(config, deps);
+  let running;
+  try {
+    running = await startAutoscaler(config, deps);
+  } catch (error) {
+    if (isInputError(error)) exitWithUsageError(error.message);
+    throw error;
+  }
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -42,7 +66,7 @@ async function main(): Promise<void> {
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        process.exit(EXIT_FAILURE);
       },
     );
   };
@@ -50,7 +74,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-main().catch((error: unknown) => {
+let logger: Logger;
+try {
+  logger = createLogger({ service: 'autoscaler' });
+} catch (error) {
+  if (!(error instanceof InvalidLogLevelError)) throw error;
+  exitWithUsageError(error.message);
+}
+main(logger).catch((error: unknown) => {
   logger.fatal({ err: error }, 'autoscaler failed to start');
-  process.exitCode = 1;
+  process.exitCode = EXIT_FAILURE;
 });

@@ -50,7 +50,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Autos
     }),
     scaleActions: new Counter({
       name: 'infergate_autoscaler_scale_actions_total',
-      help: 'Scale actions taken by the autoscaler itself (activation from zero and idle to zero), by direction.',
+      help: 'Scale actions taken by the autoscaler itself (activation from zero and idle to zero), by direction. Local mode only logs its actions and counts none.',
       labelNames: ['model', 'direction'],
       registers,
     }),

@@ -99,3 +99,36 @@ test('budget hands rounding leftovers to the least covered model', () => {
   assert.equal(result.grants.get('b')!.grantedReplicas, 1);
   assert.equal(result.allocatedGpus, 4);
 });
+
+test('budget gives one replica to every model with demand', () => {
+  // a needs 6 replicas, b needs 1; 4 GPUs. Served 0, b's HPA would never scale it up.
+  const result = allocateGpus(4, [request({ name: 'a', value: 51 }), request({ name: 'b', value: 1 })]);
+  const a = result.grants.get('a')!;
+  const b = result.grants.get('b')!;
+  assert.equal(b.grantedReplicas, 1);
+  assert.equal(b.cappedValue, 1);
+  assert.equal(b.capped, false);
+  assert.equal(a.grantedReplicas, 3);
+  assert.equal(a.cappedValue, 30);
+  assert.equal(result.allocatedGpus, 4);
+});
+
+test('budget too small for every model picks larger demand', () => {
+  const result = allocateGpus(1, [request({ name: 'a', value: 1 }), request({ name: 'b', value: 51 })]);
+  assert.equal(result.grants.get('b')!.grantedReplicas, 1);
+  assert.equal(result.grants.get('a')!.grantedReplicas, 0);
+});
+
+test('budget remainder goes to the lowest coverage', () => {
+  // Needs 2, 4 and 7 replicas for 5 GPUs. One replica each, then 2 left: the demand split
+  // gives c one, and the last goes to b, covered 1 of 4, rather than to c, covered 2 of 7.
+  const result = allocateGpus(5, [
+    request({ name: 'a', value: 2, targetPerReplica: 1 }),
+    request({ name: 'b', value: 4, targetPerReplica: 1 }),
+    request({ name: 'c', value: 7, targetPerReplica: 1 }),
+  ]);
+  assert.equal(result.grants.get('a')!.grantedReplicas, 1);
+  assert.equal(result.grants.get('b')!.grantedReplicas, 2);
+  assert.equal(result.grants.get('c')!.grantedReplicas, 2);
+  assert.equal(result.allocatedGpus, 5);
+});

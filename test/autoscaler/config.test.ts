@@ -159,3 +159,68 @@ test('command line rejects config with gateway', () => {
 test('command line rejects allowed names without CA', () => {
   assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--allowed-name', 'front-proxy-client'], {}), /--allowed-name needs --client-ca/);
 });
+
+test('config reports relations with schema errors', () => {
+  const text = `
+gateways:
+  static: ["http://127.0.0.1:9090"]
+  kubernetes: { namespace: infergate, service: gw-admin, port: admin }
+pollIntervalMs: 9000
+metricsApi:
+  tlsCertFile: /tls/tls.crt
+  clientCAFile: /etc/ca/ca.crt
+  clientCAFromCluster: true
+models:
+  - name: llama-3-8b
+    target: { kind: Job, namespace: ml, name: llama }
+    targetPerReplica: 8
+    minReplicas: 5
+    maxReplicas: 2
+`;
+  const problems = problemsOf(text);
+  assert.ok(problems.some((p) => p.startsWith('models[0].target.kind: expected one of')), 'the schema error');
+  assert.ok(problems.some((p) => p.startsWith('gateways: set exactly one')), 'both gateway sources');
+  assert.ok(problems.some((p) => p.startsWith('pollIntervalMs: must not exceed staleAfterMs')), 'poll interval above staleAfterMs');
+  assert.ok(problems.some((p) => p.includes('set both tlsCertFile and tlsKeyFile')), 'certificate without key');
+  assert.ok(problems.some((p) => p.startsWith('metricsApi.clientCAFromCluster: true reads the client CA')), 'two client CA sources');
+  assert.ok(problems.some((p) => p.startsWith('models[0].minReplicas: must not exceed maxReplicas')), 'minReplicas above maxReplicas');
+  assert.equal(problems.length, 6);
+});
+
+test('config skips relations of invalid keys', () => {
+  const text = VALID.replace('targetPerReplica: 8', 'targetPerReplica: 8\n    minReplicas: -5\n    maxReplicas: 2').replace('metricsApi:', 'pollIntervalMs: 0\nmetricsApi:');
+  const problems = problemsOf(text);
+  assert.deepEqual(problems, ['pollIntervalMs: expected an integer, >= 1, got 0', 'models[0].minReplicas: expected an integer, >= 0, got -5']);
+});
+
+test('config error for a port name or number', () => {
+  const text = VALID.replace('  static: ["http://127.0.0.1:9090"]', '  kubernetes: { namespace: infergate, service: gw-admin, port: 0 }');
+  assert.deepEqual(problemsOf(text), ['gateways.kubernetes.port: expected an integer from 1 to 65535, or a string of 1 to 15 characters, got 0']);
+});
+
+test('config error for an empty model list', () => {
+  const text = VALID.slice(0, VALID.indexOf('models:')) + 'models: []\n';
+  assert.deepEqual(problemsOf(text), ['models: expected a list with at least 1 item, got an empty list']);
+});
+
+test('command line takes negative numbers as values', () => {
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--gpu-budget', '-3'], {}), /^UsageError: --gpu-budget: expected an integer of 0 or more, got "-3"$/);
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--port', '-1'], {}), /^UsageError: --port: expected an integer from 0 to 65535, got "-1"$/);
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--poll-interval-ms', '-1'], {}), /--poll-interval-ms: expected an integer from 1 to 5000, got "-1"/);
+});
+
+test('command line rejects a host that is no address', () => {
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--host', '999.1.1.1'], {}), /^UsageError: --host: expected an IP address .* got "999\.1\.1\.1"$/);
+});
+
+test('command line checks the client CA file', () => {
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--client-ca', '/nonexistent/ca.crt'], {}), /^UsageError: --client-ca: cannot read "\/nonexistent\/ca\.crt": no such file or directory \(ENOENT\); pass the PEM file/);
+  const dir = mkdtempSync(join(tmpdir(), 'as-ca-'));
+  try {
+    const file = join(dir, 'ca.crt');
+    writeFileSync(file, 'not a certificate\n');
+    assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--client-ca', file], {}), /--client-ca: ".*ca\.crt" contains no PEM block/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

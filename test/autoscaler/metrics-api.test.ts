@@ -205,6 +205,37 @@ describe('metrics API', () => {
     assert.match(String(response.body.message), /model in \(a/);
   });
 
+  test('comparison operator is a 400 naming it', async () => {
+    const response = await allowed.get(metricPath('ml', 'infergate_demand', 'model>1'));
+    assert.equal(response.status, 400);
+    assert.equal(response.body.reason, 'BadRequest');
+    assert.match(String(response.body.message), /operator ">", which this server does not support/);
+  });
+
+  test('oversized selector is a 431 Status', async () => {
+    const selector = `model in (${Array.from({ length: 4000 }, (_, i) => `m${i}`).join(',')})`;
+    const response = await allowed.get(metricPath('ml', 'infergate_demand', selector));
+    assert.equal(response.status, 431);
+    assert.equal(response.body.kind, 'Status');
+    assert.equal(response.body.reason, 'RequestEntityTooLarge');
+    assert.equal(response.body.code, 431);
+    assert.match(String(response.body.message), /shorten the labelSelector/);
+  });
+
+  test('HEAD is 405 like other methods', async () => {
+    for (const path of ['/apis', metricPath('ml', 'infergate_demand', 'model=zero')]) {
+      const response = await allowed.send('HEAD', path);
+      assert.equal(response.status, 405, `HEAD ${path}`);
+      assert.equal(response.allow, 'GET', `Allow header of HEAD ${path}`);
+    }
+  });
+
+  test('POST is a 405 Status', async () => {
+    const response = await allowed.send('POST', '/apis');
+    assert.equal(response.status, 405);
+    assert.equal(response.body.reason, 'MethodNotAllowed');
+  });
+
   test('unknown path is a 404 Status', async () => {
     const response = await allowed.get('/api/v1/pods');
     assert.equal(response.status, 404);

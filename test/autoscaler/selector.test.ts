@@ -68,3 +68,14 @@ test('selector rejects malformed input', () => {
 test('selector error names the requirement', () => {
   assert.throws(() => parseSelector('model=ok,bad key'), /requirement "bad key"/);
 });
+
+test('selector rejects comparison operators', () => {
+  for (const bad of ['model>1', 'model < 2', 'model>1,x=y']) {
+    assert.throws(() => parseSelector(bad), /uses the operator "[<>]", which this server does not support/, `expected ${JSON.stringify(bad)} to name the operator`);
+  }
+});
+
+test('selector key error states the prefix rule', () => {
+  assert.throws(() => parseSelector('a/b/c=x'), /optional DNS subdomain prefix and "\/", then a name of at most 63 characters/);
+  assert.throws(() => parseSelector('Example.com/model=x'), /invalid key prefix "Example\.com": expected a DNS subdomain/);
+});

@@ -48,10 +48,25 @@ export function externalMetricValueListDocument(items: ExternalMetricValue[]) {
 }
 
 /** Status reasons used by this server; they are the stable error codes of the API. */
-export type StatusReason = 'BadRequest' | 'Unauthorized' | 'Forbidden' | 'NotFound' | 'MethodNotAllowed' | 'ServiceUnavailable' | 'InternalError';
+export type StatusReason =
+  | 'BadRequest'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'Timeout'
+  | 'RequestEntityTooLarge'
+  | 'ServiceUnavailable'
+  | 'InternalError';
 
+/**
+ * HTTP status code per reason. RequestEntityTooLarge is 413 in Kubernetes; this server
+ * sends it only for request headers over the size limit, whose HTTP status is 431.
+ */
 const STATUS_CODES: Record<StatusReason, number> = {
   BadRequest: 400,
+  Timeout: 408,
+  RequestEntityTooLarge: 431,
   Unauthorized: 401,
   Forbidden: 403,
   NotFound: 404,

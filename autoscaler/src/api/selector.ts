@@ -4,8 +4,10 @@
 // strings through to the API server). The grammar follows the Kubernetes labels
 // package: comma-separated requirements, each one of
 //   key=value  key==value  key!=value  key in (v1,v2)  key notin (v1,v2)  key  !key
-// Keys are [prefix/]name and values are at most 63 characters of [A-Za-z0-9_.-],
-// starting and ending alphanumeric, or empty.
+// A key is an optional DNS subdomain prefix of at most 253 characters and a slash, then
+// a name of at most 63 characters of [A-Za-z0-9_.-] that starts and ends alphanumeric.
+// A value is empty or follows the rule of a key's name. The Kubernetes operators gt and
+// lt (key>1, key<1) compare integers, which model names are not, so they are rejected.
 
 export type Operator = 'equals' | 'notEquals' | 'in' | 'notIn' | 'exists' | 'doesNotExist';
 
@@ -106,6 +108,11 @@ function parseRequirement(raw: string, whole: string): Requirement {
     return { key, operator: setMatch[2] === 'in' ? 'in' : 'notIn', values };
   }
 
+  const comparison = /^([^<>=!\s]+)\s*([<>])/.exec(part);
+  if (comparison) {
+    fail(`uses the operator ${JSON.stringify(comparison[2])}, which this server does not support; use =, ==, !=, in, notin, key or !key`);
+  }
+
   const equality = /^([^=!\s]+)\s*(==|=|!=)\s*(.*)$/.exec(part);
   if (equality) {
     const key = equality[1]!;
@@ -125,15 +132,17 @@ function checkKey(key: string, fail: (why: string) => never): void {
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
   if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !PREFIX.test(prefix))) {
-    fail(`has an invalid key prefix ${JSON.stringify(prefix)}: expected a DNS subdomain`);
+    fail(`has an invalid key prefix ${JSON.stringify(prefix)}: expected a DNS subdomain of at most 253 characters, such as example.com`);
   }
   if (!NAME.test(name)) {
-    fail(`has an invalid key ${JSON.stringify(key)}: expected at most 63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric`);
+    fail(
+      `has an invalid key ${JSON.stringify(key)}: expected an optional DNS subdomain prefix and "/", then a name of at most 63 characters of [A-Za-z0-9_.-] that starts and ends alphanumeric`,
+    );
   }
 }
 
 function checkValue(value: string, fail: (why: string) => never): void {
   if (!VALUE.test(value)) {
-    fail(`has an invalid value ${JSON.stringify(value)}: expected at most 63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric`);
+    fail(`has an invalid value ${JSON.stringify(value)}: expected an empty value or at most 63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric`);
   }
 }

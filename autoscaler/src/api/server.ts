@@ -6,6 +6,8 @@
 // request headers is then authorized for the request (see authorizer.ts). As in the generic
 // Kubernetes API server, a missing user header is 401, a denial 403 and a failed review 500.
 import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { maxHeaderSize, STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../../../shared/src/logger.ts';
 import type { AutoscalerMetrics } from '../metrics.ts';
@@ -85,9 +87,16 @@ export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiSe
         rejectUnauthorized: false,
       }
     : null;
-  const app = (https
-    ? Fastify({ https, loggerInstance: logger.child({ component: 'metrics-api' }), logController: new LogController({ disableRequestLogging: true }) })
-    : Fastify({ loggerInstance: logger.child({ component: 'metrics-api' }), logController: new LogController({ disableRequestLogging: true }) })) as unknown as FastifyInstance;
+  const common = {
+    loggerInstance: logger.child({ component: 'metrics-api' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    // The Kubernetes API server registers its routes for GET only and answers HEAD with 405.
+    exposeHeadRoutes: false,
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket: Duplex) => {
+      writeClientErrorStatus(error, socket, metrics);
+    },
+  };
+  const app = (https ? Fastify({ https, ...common }) : Fastify(common)) as unknown as FastifyInstance;
   const authenticate = tls?.ca !== undefined;
 
   app.addHook('onResponse', async (_request, reply) => {
@@ -199,7 +208,7 @@ export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiSe
   );
 
   app.setNotFoundHandler(async (request, reply) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
+    if (request.method !== 'GET') {
       return sendStatus(reply.header('allow', 'GET'), 'MethodNotAllowed', `method ${request.method} is not supported; this API is read-only (GET)`);
     }
     return sendStatus(reply, 'NotFound', `path ${JSON.stringify(request.url.split('?')[0])} not found; the API is served under /apis/${GROUP_VERSION}`);
@@ -225,3 +234,25 @@ function sendStatus(reply: FastifyReply, reason: StatusReason, message: string, 
   return reply.code(document.code).type('application/json').send(document);
 }
 
+
+/**
+ * Answers a request that failed before routing (headers over Node's size limit, a header
+ * timeout, malformed HTTP) with a Status document, as every other error of this API.
+ */
+function writeClientErrorStatus(error: NodeJS.ErrnoException, socket: Duplex, metrics: AutoscalerMetrics): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let document;
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    document = statusDocument('RequestEntityTooLarge', `the request line and headers exceed ${maxHeaderSize} bytes; shorten the labelSelector`);
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    document = statusDocument('Timeout', 'the request headers did not arrive in time');
+  } else {
+    document = statusDocument('BadRequest', `malformed HTTP request: ${error.code ?? error.message}`);
+  }
+  metrics.apiRequests.inc({ code: String(document.code) });
+  if (socket.writable) {
+    const body = JSON.stringify(document);
+    socket.write(`HTTP/1.1 ${document.code} ${STATUS_CODES[document.code] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}

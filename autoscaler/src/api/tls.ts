@@ -29,7 +29,14 @@ export function loadTlsMaterial(files: TlsFiles, hosts: readonly string[]): TlsM
   const ca = files.caFile ? readPem(files.caFile, 'metricsApi.clientCAFile') : undefined;
   if (files.certFile && files.keyFile) {
     const material = { cert: readPem(files.certFile, 'metricsApi.tlsCertFile'), key: readPem(files.keyFile, 'metricsApi.tlsKeyFile'), ca };
-    checkMaterial(material);
+    try {
+      checkMaterial(material);
+    } catch (error) {
+      throw new TlsFileError(
+        `metricsApi.tlsCertFile ${JSON.stringify(files.certFile)} and metricsApi.tlsKeyFile ${JSON.stringify(files.keyFile)} cannot be used${files.caFile ? ` with metricsApi.clientCAFile ${JSON.stringify(files.caFile)}` : ''}: ${(error as Error).message}; check that the key belongs to the certificate and that every file is valid PEM`,
+        { cause: error },
+      );
+    }
     return material;
   }
   const generated = generateSelfSigned(hosts);
@@ -143,14 +150,26 @@ export class CertificateReloader {
   }
 }
 
+/** Raised for a certificate file that cannot be read or used; the message names the config key and the path. */
+export class TlsFileError extends Error {
+  readonly code = 'INFERGATE_AUTOSCALER_TLS_FILE_INVALID';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TlsFileError';
+  }
+}
+
 function readPem(path: string, key: string): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read ${key} ${path}: ${(error as Error).message}`, { cause: error });
+    const { code } = error as NodeJS.ErrnoException;
+    // Node formats these messages as "ENOENT: no such file or directory, open '/path'", and the path is already named.
+    const reason = /^[A-Z]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? (error as Error).message;
+    throw new TlsFileError(`${key}: cannot read ${JSON.stringify(path)}: ${reason}${code ? ` (${code})` : ''}; check the path and the file's permissions`, { cause: error });
   }
-  if (!text.includes('-----BEGIN ')) throw new Error(`${key} ${path} contains no PEM block`);
+  if (!text.includes('-----BEGIN ')) throw new TlsFileError(`${key}: ${JSON.stringify(path)} contains no PEM block; expected a PEM-encoded file`);
   return text;
 }
 

@@ -117,14 +117,29 @@ export function parseConfigText(text: string, source = '(inline)'): AutoscalerCo
     throw new ConfigError(source, [`the document must be a mapping with keys gateways and models, got ${describe(raw)}`]);
   }
 
-  const schemaProblems = [...Value.Errors(ConfigFileSchema, raw)].map((e) => formatSchemaError(e.path, e.value, e.message, e.schema));
-  if (schemaProblems.length > 0) throw new ConfigError(source, dedupe(schemaProblems));
-
-  const file = raw as ConfigFile;
-  const config = resolveConfigFile(file);
-  const semanticProblems = checkSemantics(config);
-  if (semanticProblems.length > 0) throw new ConfigError(source, semanticProblems);
+  const schemaErrors = [...Value.Errors(ConfigFileSchema, raw)];
+  const schemaProblems = schemaErrors.map((e) => formatSchemaError(e.path, e.value, e.message, e.schema));
+  // The relations between keys are checked even when some keys failed the schema, so one
+  // run reports every problem. A relation is checked only when each key in it is valid.
+  const invalidPaths = schemaErrors.filter((e) => e.message !== 'Unexpected property').map((e) => pointerToPath(e.path));
+  const config = resolveConfigFile(raw as ConfigFile);
+  const semanticProblems = checkSemantics(
+    config,
+    (path) => isValidPath(path, invalidPaths),
+    (path) => !invalidPaths.some((invalid) => invalid === path || path.startsWith(`${invalid}.`)),
+  );
+  const problems = dedupe([...schemaProblems, ...semanticProblems]);
+  if (problems.length > 0) throw new ConfigError(source, problems);
   return deepFreeze(config);
+}
+
+/**
+ * Returns false when the schema rejected the key at `path`, one of its parents, or one of
+ * its children: its value then says nothing reliable about a relation with another key.
+ */
+function isValidPath(path: string, invalidPaths: readonly string[]): boolean {
+  const within = (inner: string, outer: string) => inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`) || outer === '';
+  return !invalidPaths.some((invalid) => within(path, invalid) || within(invalid, path));
 }
 
 /** Options of local mode, which runs without a config file and without a cluster. */
@@ -175,11 +190,16 @@ export function buildLocalConfig(options: LocalModeOptions): AutoscalerConfig {
   return deepFreeze(config);
 }
 
+/**
+ * Applies the defaults. It also runs on a file that failed the schema, so every access
+ * tolerates a value of the wrong type; checkSemantics skips the keys the schema rejected.
+ */
 function resolveConfigFile(file: ConfigFile): AutoscalerConfig {
-  const api = file.metricsApi ?? {};
+  const api = isMapping(file.metricsApi) ? file.metricsApi : {};
+  const rawModels: unknown[] = Array.isArray(file.models) ? file.models : [];
   return {
     mode: 'cluster',
-    gateways: file.gateways,
+    gateways: isMapping(file.gateways) ? file.gateways : {},
     pollIntervalMs: file.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
     requestTimeoutMs: file.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     staleAfterMs: file.staleAfterMs ?? DEFAULTS.staleAfterMs,
@@ -205,7 +225,7 @@ function resolveConfigFile(file: ConfigFile): AutoscalerConfig {
       },
     },
     gpuBudget: file.gpuBudget,
-    models: file.models.map((m) => ({
+    models: rawModels.map((entry) => (isMapping(entry) ? entry : {}) as ConfigFile['models'][number]).map((m) => ({
       name: m.name,
       target: { ...m.target },
       targetPerReplica: m.targetPerReplica,
@@ -219,8 +239,9 @@ function resolveConfigFile(file: ConfigFile): AutoscalerConfig {
   };
 }
 
-function resolveAuthorization(file: NonNullable<ConfigFile['metricsApi']>['authorization'], defaultMode: AuthorizationConfig['mode']): AuthorizationConfig {
+function resolveAuthorization(raw: NonNullable<ConfigFile['metricsApi']>['authorization'], defaultMode: AuthorizationConfig['mode']): AuthorizationConfig {
   const defaults = DEFAULTS.metricsApi.authorization;
+  const file = isMapping(raw) ? raw : undefined;
   return {
     mode: file?.mode ?? defaultMode,
     allowTtlMs: file?.allowTtlMs ?? defaults.allowTtlMs,
@@ -229,51 +250,65 @@ function resolveAuthorization(file: NonNullable<ConfigFile['metricsApi']>['autho
   };
 }
 
-/** Checks the rules a JSON Schema cannot state: relations between keys. */
-function checkSemantics(config: AutoscalerConfig): string[] {
+/**
+ * Checks the rules a JSON Schema cannot state: relations between keys. `valid` returns
+ * false for a key path the schema rejected, and a rule that involves such a key is skipped.
+ * `validMapping` returns false only when the key itself or a parent was rejected.
+ */
+function checkSemantics(config: AutoscalerConfig, valid: (path: string) => boolean = () => true, validMapping: (path: string) => boolean = () => true): string[] {
   const problems: string[] = [];
   const { gateways, metricsApi } = config;
+  const all = (...paths: string[]) => paths.every(valid);
 
-  const sources = (gateways.static ? 1 : 0) + (gateways.kubernetes ? 1 : 0);
-  if (sources !== 1) {
-    problems.push(`gateways: set exactly one of gateways.static (admin URLs) or gateways.kubernetes ({namespace, service, port}), got ${sources === 0 ? 'neither' : 'both'}`);
+  // Which sources are set is known whenever gateways is a mapping, even if a source is invalid.
+  if (validMapping('gateways')) {
+    const sources = (gateways.static !== undefined ? 1 : 0) + (gateways.kubernetes !== undefined ? 1 : 0);
+    if (sources !== 1) {
+      problems.push(`gateways: set exactly one of gateways.static (admin URLs) or gateways.kubernetes ({namespace, service, port}), got ${sources === 0 ? 'neither' : 'both'}`);
+    }
   }
-  (gateways.static ?? []).forEach((url, index) => {
-    const problem = checkGatewayUrl(url);
-    if (problem) problems.push(`gateways.static[${index}]: ${problem}, got ${JSON.stringify(url)}`);
-  });
+  if (Array.isArray(gateways.static)) {
+    gateways.static.forEach((url, index) => {
+      if (!valid(`gateways.static[${index}]`)) return;
+      const problem = checkGatewayUrl(url);
+      if (problem) problems.push(`gateways.static[${index}]: ${problem}, got ${JSON.stringify(url)}`);
+    });
+  }
 
-  if (config.requestTimeoutMs > config.staleAfterMs) {
+  if (all('requestTimeoutMs', 'staleAfterMs') && config.requestTimeoutMs > config.staleAfterMs) {
     problems.push(`requestTimeoutMs: must not exceed staleAfterMs (${config.staleAfterMs}), got ${config.requestTimeoutMs}`);
   }
-  if (config.pollIntervalMs > config.staleAfterMs) {
+  if (all('pollIntervalMs', 'staleAfterMs') && config.pollIntervalMs > config.staleAfterMs) {
     problems.push(`pollIntervalMs: must not exceed staleAfterMs (${config.staleAfterMs}), or every snapshot is stale before the next poll, got ${config.pollIntervalMs}`);
   }
-  if (config.adminPort === metricsApi.port && config.adminPort !== 0) {
+  if (all('adminPort', 'metricsApi.port') && config.adminPort === metricsApi.port && config.adminPort !== 0) {
     problems.push(`adminPort: must differ from metricsApi.port, both are ${config.adminPort}`);
   }
-  if (Boolean(metricsApi.tlsCertFile) !== Boolean(metricsApi.tlsKeyFile)) {
+  if (all('metricsApi.tlsCertFile', 'metricsApi.tlsKeyFile') && Boolean(metricsApi.tlsCertFile) !== Boolean(metricsApi.tlsKeyFile)) {
     problems.push(`metricsApi: set both tlsCertFile and tlsKeyFile or neither (a self-signed certificate is generated), got only ${metricsApi.tlsCertFile ? 'tlsCertFile' : 'tlsKeyFile'}`);
   }
-  if (metricsApi.insecureHttp && (metricsApi.tlsCertFile || metricsApi.clientCAFile || metricsApi.clientCAFromCluster)) {
+  const caKeys = ['metricsApi.insecureHttp', 'metricsApi.clientCAFile', 'metricsApi.clientCAFromCluster'];
+  if (all(...caKeys, 'metricsApi.tlsCertFile') && metricsApi.insecureHttp === true && (metricsApi.tlsCertFile || metricsApi.clientCAFile || metricsApi.clientCAFromCluster === true)) {
     problems.push('metricsApi.insecureHttp: true serves plain HTTP, so tlsCertFile, tlsKeyFile, clientCAFile and clientCAFromCluster must not be set');
   }
-  if (metricsApi.clientCAFile && metricsApi.clientCAFromCluster) {
+  if (all('metricsApi.clientCAFile', 'metricsApi.clientCAFromCluster') && metricsApi.clientCAFile && metricsApi.clientCAFromCluster === true) {
     problems.push('metricsApi.clientCAFromCluster: true reads the client CA from the cluster, so clientCAFile must not be set as well');
   }
-  if (config.mode === 'cluster' && !metricsApi.insecureHttp && !metricsApi.clientCAFile && !metricsApi.clientCAFromCluster) {
+  if (all(...caKeys) && config.mode === 'cluster' && metricsApi.insecureHttp !== true && !metricsApi.clientCAFile && metricsApi.clientCAFromCluster !== true) {
     problems.push('metricsApi: no client CA is set; set clientCAFromCluster: true (reads kube-system/extension-apiserver-authentication) or clientCAFile (a mounted copy of requestheader-client-ca-file), or every caller would be accepted');
   }
 
-  if (metricsApi.authorization.mode === 'delegated' && metricsApi.insecureHttp) {
+  if (all('metricsApi.authorization.mode', 'metricsApi.insecureHttp') && metricsApi.authorization.mode === 'delegated' && metricsApi.insecureHttp === true) {
     problems.push('metricsApi.authorization.mode: delegated trusts the user headers only on requests with a verified client certificate, which needs TLS; set insecureHttp: false or authorization.mode: none');
   }
 
   const names = new Set<string>();
   config.models.forEach((model, index) => {
-    if (names.has(model.name)) problems.push(`models[${index}].name: duplicate model name ${JSON.stringify(model.name)}`);
-    names.add(model.name);
-    if (model.minReplicas > model.maxReplicas) {
+    if (valid(`models[${index}].name`) && typeof model.name === 'string') {
+      if (names.has(model.name)) problems.push(`models[${index}].name: duplicate model name ${JSON.stringify(model.name)}`);
+      names.add(model.name);
+    }
+    if (all(`models[${index}].minReplicas`, `models[${index}].maxReplicas`) && model.minReplicas > model.maxReplicas) {
       problems.push(`models[${index}].minReplicas: must not exceed maxReplicas (${model.maxReplicas}), got ${model.minReplicas}`);
     }
   });
@@ -302,26 +337,54 @@ function formatSchemaError(pointer: string, value: unknown, message: string, sch
   return `${path}: ${allowed || message}, got ${describe(value)}`;
 }
 
+function isMapping<T>(value: T | undefined): value is T & object {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
 function describeAllowed(schema: TSchema): string {
+  const expected = describeExpected(schema);
+  return expected ? `expected ${expected}` : '';
+}
+
+/** Describes the values a schema accepts, such as "an integer from 1 to 65535". */
+function describeExpected(schema: TSchema): string {
   const anyOf = (schema as { anyOf?: TSchema[] }).anyOf;
-  if (anyOf && anyOf.every((s) => 'const' in s)) return `expected one of ${anyOf.map((s) => JSON.stringify(s.const)).join(', ')}`;
-  if (anyOf) return `expected ${anyOf.map((s) => describeAllowed(s)).join(' or ')}`;
-  const parts: string[] = [];
+  if (anyOf && anyOf.every((s) => 'const' in s)) return `one of ${anyOf.map((s) => JSON.stringify(s.const)).join(', ')}`;
+  if (anyOf) return anyOf.map((s) => describeExpected(s)).join(', or ');
+
   const type = schema.type as string | undefined;
+  const { minimum, maximum, exclusiveMinimum, minLength, maxLength, minItems } = schema as {
+    minimum?: number;
+    maximum?: number;
+    exclusiveMinimum?: number;
+    minLength?: number;
+    maxLength?: number;
+    minItems?: number;
+  };
+  if ((type === 'integer' || type === 'number') && minimum !== undefined && maximum !== undefined) {
+    return `${type === 'integer' ? 'an integer' : 'a number'} from ${minimum} to ${maximum}`;
+  }
+  if (type === 'string' && minLength !== undefined && minLength > 0 && maxLength !== undefined && schema.pattern === undefined) {
+    return `a string of ${minLength} to ${maxLength} characters`;
+  }
+  if (type === 'array' && minItems !== undefined && minItems > 0) {
+    return `a list with at least ${minItems} item${minItems === 1 ? '' : 's'}`;
+  }
+
+  const parts: string[] = [];
   if (type === 'integer') parts.push('an integer');
   else if (type === 'number') parts.push('a number');
   else if (type === 'string') parts.push('a string');
   else if (type === 'boolean') parts.push('true or false');
   else if (type === 'array') parts.push('a list');
   else if (type === 'object') parts.push('a mapping');
-  if (schema.minimum !== undefined) parts.push(`>= ${schema.minimum}`);
-  if (schema.exclusiveMinimum !== undefined) parts.push(`> ${schema.exclusiveMinimum}`);
-  if (schema.maximum !== undefined) parts.push(`<= ${schema.maximum}`);
-  if (schema.minLength !== undefined && schema.minLength > 0) parts.push('not empty');
-  if (schema.maxLength !== undefined) parts.push(`at most ${schema.maxLength} characters`);
+  if (minimum !== undefined) parts.push(`>= ${minimum}`);
+  if (exclusiveMinimum !== undefined) parts.push(`> ${exclusiveMinimum}`);
+  if (maximum !== undefined) parts.push(`<= ${maximum}`);
+  if (minLength !== undefined && minLength > 0) parts.push('not empty');
+  if (maxLength !== undefined) parts.push(`at most ${maxLength} characters`);
   if (schema.pattern !== undefined) parts.push(`matching ${schema.pattern}`);
-  if (schema.minItems !== undefined) parts.push(`with at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`);
-  return parts.length > 0 ? `expected ${parts.join(', ')}` : '';
+  return parts.join(', ');
 }
 
 /** Turns a JSON pointer such as /models/0/target/kind into models[0].target.kind. */
@@ -337,7 +400,7 @@ export function pointerToPath(pointer: string): string {
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : `a list of ${value.length} item${value.length === 1 ? '' : 's'}`;
   if (typeof value === 'object') return 'a mapping';
   return JSON.stringify(value);
 }

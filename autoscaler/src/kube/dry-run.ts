@@ -1,33 +1,31 @@
 // The actuator of local mode: no cluster, so scale actions are logged as what the
-// autoscaler would do, and the replica count is what the gateways report.
+// autoscaler would do, and the replica count is always what the gateways report.
 import type { Logger } from '../../../shared/src/logger.ts';
 import type { ModelConfig } from '../config/load.ts';
 import type { Actuator, ScaleRequest } from './actuator.ts';
 
-interface Override {
-  replicas: number;
-  /** Replicas the gateways reported when the action was logged. */
-  observedAtAction: number;
+interface LoggedAction {
+  to: number;
+  /** Ready replicas the gateways reported when the action was logged. */
+  observed: number;
 }
 
 export class DryRunActuator implements Actuator {
   readonly dryRun = true;
   readonly #logger: Logger;
   /**
-   * Replica counts as they would be after the logged actions, so one decision is logged
-   * once and not on every poll. An entry is dropped when the gateways report a different
-   * count, because then someone changed the replicas for real.
+   * The last action logged per model. Nothing changes the replicas after a dry run, so
+   * the same decision comes back on every poll; it is logged again only when the target
+   * count or the count the gateways report changed.
    */
-  readonly #overrides = new Map<string, Override>();
+  readonly #logged = new Map<string, LoggedAction>();
 
   constructor(logger: Logger) {
     this.#logger = logger;
   }
 
-  async readReplicas(model: ModelConfig, observed?: number): Promise<number | undefined> {
-    const override = this.#overrides.get(model.name);
-    if (override && override.observedAtAction === observed) return override.replicas;
-    this.#overrides.delete(model.name);
+  /** Returns the ready replicas the gateways report; undefined when no fresh snapshot lists the model. */
+  async readReplicas(_model: ModelConfig, observed?: number): Promise<number | undefined> {
     return observed;
   }
 
@@ -35,8 +33,12 @@ export class DryRunActuator implements Actuator {
     return model.gpusPerReplica;
   }
 
+  /** Logs the action it would take; returns true, as there is nothing that could fail. */
   async scale(request: ScaleRequest, observed?: number): Promise<boolean> {
-    this.#overrides.set(request.model.name, { replicas: request.to, observedAtAction: observed ?? request.from });
+    const current = observed ?? request.from;
+    const last = this.#logged.get(request.model.name);
+    if (last && last.to === request.to && last.observed === current) return true;
+    this.#logged.set(request.model.name, { to: request.to, observed: current });
     this.#logger.info(
       { dryRun: true, model: request.model.name, target: `${request.model.target.kind}/${request.model.target.namespace}/${request.model.target.name}`, from: request.from, to: request.to, reason: request.reason },
       `dry run, no cluster: would scale ${request.from} -> ${request.to}: ${request.message}`,

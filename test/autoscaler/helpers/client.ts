@@ -6,6 +6,7 @@ export interface ApiResponse {
   status: number;
   body: Record<string, unknown>;
   contentType: string | undefined;
+  allow: string | undefined;
 }
 
 export class ApiClient {
@@ -28,7 +29,12 @@ export class ApiClient {
 
   /** `headers` are added to the client's own for this request. */
   async get(path: string, headers: Record<string, string | string[]> = {}): Promise<ApiResponse> {
-    const response = await request(`${this.#base}${path}`, { dispatcher: this.#agent, headers: { ...this.#headers, ...headers }, signal: AbortSignal.timeout(10_000) });
+    return this.send('GET', path, headers);
+  }
+
+  /** Sends a request with any method. The response to HEAD has an empty body. */
+  async send(method: 'GET' | 'HEAD' | 'POST' | 'DELETE', path: string, headers: Record<string, string | string[]> = {}): Promise<ApiResponse> {
+    const response = await request(`${this.#base}${path}`, { method, dispatcher: this.#agent, headers: { ...this.#headers, ...headers }, signal: AbortSignal.timeout(10_000) });
     const text = await response.body.text();
     const contentType = response.headers['content-type'];
     let body: Record<string, unknown>;
@@ -37,7 +43,8 @@ export class ApiClient {
     } catch {
       body = { text };
     }
-    return { status: response.statusCode, body, contentType: typeof contentType === 'string' ? contentType : undefined };
+    const allow = response.headers.allow;
+    return { status: response.statusCode, body, contentType: typeof contentType === 'string' ? contentType : undefined, allow: typeof allow === 'string' ? allow : undefined };
   }
 
   async close(): Promise<void> {
