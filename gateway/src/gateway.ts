@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../shared/src/clock.ts';
 import { createLogger } from '../../shared/src/logger.ts';
@@ -40,6 +41,40 @@ export interface RunningGateway {
 
 const VERSION = readVersion();
 
+/** A listener could not bind its address: the port is taken, or the host is not an address of this machine. */
+export class ListenError extends Error {
+  readonly listener: 'traffic' | 'admin';
+  readonly address: string;
+  /** The system error code, such as EADDRINUSE, EADDRNOTAVAIL, EACCES or ENOTFOUND. */
+  readonly code: string;
+
+  constructor(listener: 'traffic' | 'admin', address: string, code: string, cause: unknown) {
+    super(`cannot listen on ${address} for ${listener}: ${REASON_BY_CODE[code] ?? code}`, { cause });
+    this.name = 'ListenError';
+    this.listener = listener;
+    this.address = address;
+    this.code = code;
+  }
+}
+
+const REASON_BY_CODE: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is already in use; stop the other process or choose another port',
+  EADDRNOTAVAIL: 'the host is not an address of this machine; set server.host to one of its addresses, or 0.0.0.0',
+  EACCES: 'permission denied; ports below 1024 need privileges, choose a higher port',
+  ENOTFOUND: 'the host name does not resolve; set server.host to an address of this machine',
+  EAI_AGAIN: 'the host name could not be resolved; set server.host to an address of this machine',
+};
+
+async function listenOn(server: FastifyInstance, listener: 'traffic' | 'admin', host: string, port: number): Promise<void> {
+  try {
+    await server.listen({ port, host });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    throw new ListenError(listener, address, code, error);
+  }
+}
+
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ service: 'gateway' });
@@ -76,8 +111,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
 
   try {
     await Promise.all([...models.values()].map((model) => model.start()));
-    await traffic.listen({ port: config.server.port, host: config.server.host });
-    await admin.listen({ port: config.server.adminPort, host: config.server.host });
+    await listenOn(traffic, 'traffic', config.server.host, config.server.port);
+    await listenOn(admin, 'admin', config.server.host, config.server.adminPort);
   } catch (error) {
     await Promise.allSettled([traffic.close(), admin.close(), ...[...models.values()].map((model) => model.close())]);
     throw error;

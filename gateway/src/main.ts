@@ -2,8 +2,8 @@
 // configured gateway, no config runs the embedded demo; SIGTERM and SIGINT stop gracefully.
 import { parseArgs } from 'node:util';
 import { createLogger, InvalidLogLevelError } from '../../shared/src/logger.ts';
-import { ConfigError, loadConfigFile, withPorts, type GatewayConfig } from './config/load.ts';
-import { startGateway, type RunningGateway } from './gateway.ts';
+import { ConfigError, loadConfigFile, samePortProblem, withPorts, type GatewayConfig } from './config/load.ts';
+import { ListenError, startGateway, type RunningGateway } from './gateway.ts';
 import { demoBanner, startDemo, type Demo } from './demo.ts';
 
 const USAGE = `Usage: npm start -- [--config FILE] [--port N] [--admin-port N]
@@ -87,6 +87,10 @@ async function main(): Promise<void> {
   try {
     const port = parsePort('port', args.values.port);
     const adminPort = parsePort('admin-port', args.values['admin-port']);
+    if (port !== undefined && adminPort !== undefined) {
+      const problem = samePortProblem({ port, adminPort }, '--port and --admin-port');
+      if (problem !== undefined) throw new ConfigError('--port and --admin-port', [problem]);
+    }
     const path = args.values.config ?? process.env.INFERGATE_CONFIG;
     if (path !== undefined && path !== '') {
       config = withPorts(await loadConfigFile(path), { ...(port === undefined ? {} : { port }), ...(adminPort === undefined ? {} : { adminPort }) });
@@ -107,7 +111,9 @@ async function main(): Promise<void> {
     try {
       gateway = await startGateway(config, { logger });
     } catch (error) {
-      logger.error({ err: error }, 'gateway failed to start');
+      // A listen failure is a plain operator error: one line naming the address, no stack.
+      if (error instanceof ListenError) logger.error({ listener: error.listener, address: error.address, code: error.code }, error.message);
+      else logger.error({ err: error }, 'gateway failed to start');
       await demo?.stop();
       process.exit(1);
     }

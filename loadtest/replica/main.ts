@@ -4,17 +4,23 @@
 import { createLogger, InvalidLogLevelError } from '../../shared/src/logger.ts';
 import { ConfigError, parseReplicaArgs } from './config.ts';
 import { startReplicaServer } from './server.ts';
+import { replicaUsage } from './usage.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_FAULT = 1;
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(replicaUsage());
+    return;
+  }
   let config;
   try {
-    config = parseReplicaArgs(process.argv.slice(2));
+    config = parseReplicaArgs(argv);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`replica: ${error.message}\nSee docs/replica.md for the flags, their units and defaults.\n`);
+      process.stderr.write(`replica: ${error.message}\nRun with --help for the flags, their units and defaults.\n`);
       process.exit(EXIT_USAGE);
     }
     throw error;

@@ -10,57 +10,81 @@ import { QueueFullError, type WorkHandle } from './engine.ts';
 import type { FinishReason } from './metrics.ts';
 import { defaultOutputTokens, embedText, encodeEmbeddingBase64, estimateTokens, generateTokens } from './outputs.ts';
 
-const Nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+// Every schema node that can fail has a `description` that states the rule in plain words
+// ("must be ..."), and the error message shows it in place of TypeBox's own wording.
+const Nullable = <T extends TSchema>(schema: T, rule: string) => Type.Optional(Type.Union([schema, Type.Null()], { description: `${rule} or null` }));
 
-const MessageContent = Type.Union([
-  Type.String(),
-  Type.Null(),
-  Type.Array(Type.Object({ type: Type.String(), text: Type.Optional(Type.String()) }, { additionalProperties: true })),
-]);
+const ModelField = Nullable(Type.String({ minLength: 1 }), 'must be a non-empty model name');
+const PositiveInt = () => Nullable(Type.Integer({ minimum: 1 }), 'must be a positive integer');
+const StreamFields = {
+  stream: Nullable(Type.Boolean(), 'must be a boolean'),
+  stream_options: Nullable(Type.Object({ include_usage: Nullable(Type.Boolean(), 'must be a boolean') }, { additionalProperties: true }), 'must be an object such as {"include_usage": true}'),
+};
+// n above 1 is reported before schema validation, as a limit of this simulator.
+const SingleChoice = Nullable(Type.Literal(1), 'must be 1');
+
+const MessageContent = Type.Union(
+  [
+    Type.String(),
+    Type.Null(),
+    Type.Array(
+      Type.Object({ type: Type.String({ description: 'must be a string' }), text: Type.Optional(Type.String({ description: 'must be a string' })) }, { additionalProperties: true, description: 'must be an object with a type' }),
+      { description: 'must be an array of content parts' },
+    ),
+  ],
+  { description: 'must be a string, an array of content parts or null' },
+);
 
 const ChatBody = Type.Object(
   {
-    model: Nullable(Type.String({ minLength: 1 })),
+    model: ModelField,
     messages: Type.Array(
-      Type.Object({ role: Type.String({ minLength: 1 }), content: Type.Optional(MessageContent) }, { additionalProperties: true }),
-      { minItems: 1 },
+      Type.Object(
+        { role: Type.String({ minLength: 1, description: 'must be a non-empty string' }), content: Type.Optional(MessageContent) },
+        { additionalProperties: true, description: 'must be an object with a role' },
+      ),
+      { minItems: 1, description: 'must be an array of at least 1 message' },
     ),
-    max_tokens: Nullable(Type.Integer({ minimum: 1 })),
-    max_completion_tokens: Nullable(Type.Integer({ minimum: 1 })),
-    n: Nullable(Type.Literal(1)),
-    stream: Nullable(Type.Boolean()),
-    stream_options: Nullable(Type.Object({ include_usage: Nullable(Type.Boolean()) }, { additionalProperties: true })),
+    max_tokens: PositiveInt(),
+    max_completion_tokens: PositiveInt(),
+    n: SingleChoice,
+    ...StreamFields,
   },
   { additionalProperties: true },
 );
 
 const CompletionBody = Type.Object(
   {
-    model: Nullable(Type.String({ minLength: 1 })),
-    prompt: Type.Union([
-      Type.String(),
-      Type.Array(Type.String(), { minItems: 1, maxItems: 1 }),
-      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
-    ]),
-    max_tokens: Nullable(Type.Integer({ minimum: 1 })),
-    n: Nullable(Type.Literal(1)),
-    stream: Nullable(Type.Boolean()),
-    stream_options: Nullable(Type.Object({ include_usage: Nullable(Type.Boolean()) }, { additionalProperties: true })),
+    model: ModelField,
+    prompt: Type.Union(
+      [
+        Type.String(),
+        Type.Array(Type.String(), { minItems: 1, maxItems: 1 }),
+        Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+      ],
+      { description: 'must be a string, an array of one string or a non-empty array of token ids' },
+    ),
+    max_tokens: PositiveInt(),
+    n: SingleChoice,
+    ...StreamFields,
   },
   { additionalProperties: true },
 );
 
 const EmbeddingBody = Type.Object(
   {
-    model: Nullable(Type.String({ minLength: 1 })),
-    input: Type.Union([
-      Type.String({ minLength: 1 }),
-      Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
-      Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), { minItems: 1 }),
-    ]),
-    encoding_format: Nullable(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
-    dimensions: Nullable(Type.Integer({ minimum: 1 })),
+    model: ModelField,
+    input: Type.Union(
+      [
+        Type.String({ minLength: 1 }),
+        Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+        Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+        Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), { minItems: 1 }),
+      ],
+      { description: 'must be a non-empty string, an array of non-empty strings, an array of token ids or an array of token id arrays' },
+    ),
+    encoding_format: Nullable(Type.Union([Type.Literal('float'), Type.Literal('base64')]), 'must be "float" or "base64"'),
+    dimensions: PositiveInt(),
   },
   { additionalProperties: true },
 );
@@ -135,11 +159,35 @@ function validate<T extends TSchema>(schema: T, body: unknown): Static<T> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new InvalidRequestError(`invalid request body ${JSON.stringify(body)}: expected a JSON object`, null);
   }
+  const unsupported = unsupportedFeature(body as Record<string, unknown>);
+  if (unsupported !== undefined) throw unsupported;
   const first = Value.Errors(schema, body).First();
   const param = first === undefined ? null : first.path.slice(1).replaceAll('/', '.') || null;
   const value = first === undefined ? body : first.value;
   const shown = value === undefined ? 'missing' : JSON.stringify(value);
-  throw new InvalidRequestError(`invalid value for ${param ?? 'body'}: ${shown} (${first?.message ?? 'invalid'})`, param);
+  const rule = first?.schema.description;
+  const expected = typeof rule === 'string' ? rule : `is invalid (${first?.message ?? 'unknown reason'})`;
+  throw new InvalidRequestError(`invalid value ${shown} for ${param ?? 'body'}: ${expected}`, param);
+}
+
+/**
+ * Valid OpenAI requests this simulator does not serve: several choices (n > 1) and several
+ * prompts in one completions request. vLLM serves both, so the simulator returns a message
+ * that names the limit instead of a schema mismatch.
+ */
+function unsupportedFeature(body: Record<string, unknown>): InvalidRequestError | undefined {
+  const n = body.n;
+  if (typeof n === 'number' && Number.isInteger(n) && n > 1) {
+    return new InvalidRequestError(`n=${n} is not supported by this simulator: only n=1; send ${n} requests instead`, 'n');
+  }
+  const prompt = body.prompt;
+  if (Array.isArray(prompt) && prompt.length > 1 && (prompt.every((item) => typeof item === 'string') || prompt.every(Array.isArray))) {
+    return new InvalidRequestError(`a prompt array of ${prompt.length} prompts is not supported by this simulator: only one prompt per request; send ${prompt.length} requests instead`, 'prompt');
+  }
+  if (Array.isArray(prompt) && prompt.length === 1 && Array.isArray(prompt[0])) {
+    return new InvalidRequestError('a prompt given as an array of token id arrays is not supported by this simulator: send the token ids as one flat array', 'prompt');
+  }
+  return undefined;
 }
 
 function messageText(content: Static<typeof MessageContent> | undefined): string {

@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { metricValue, postJson, startReplica, startTestGateway, waitReady, type SpawnedReplica, type TestGateway } from './helpers.ts';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { metricValue, postJson, startReplica, startTestGateway, waitFor, waitReady, type SpawnedReplica, type TestGateway } from './helpers.ts';
 
 function tensor(rows: number, columns: number, offset: number): { name: string; shape: number[]; datatype: string; data: number[] } {
   return { name: 'INPUT0', shape: [rows, columns], datatype: 'FP32', data: Array.from({ length: rows * columns }, (_, i) => offset + i) };
@@ -10,13 +12,21 @@ describe('batching of V2 infer and embeddings', () => {
   let v2Replica: SpawnedReplica;
   let embedReplica: SpawnedReplica;
   let gateway: TestGateway;
+  const logLines: Record<string, unknown>[] = [];
+  const logSink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const finishedLine = (requestId: string): Record<string, unknown> | undefined => logLines.find((line) => line.msg === 'request finished' && line.requestId === requestId);
 
   before(async () => {
     [v2Replica, embedReplica] = await Promise.all([startReplica('v2', 'vision'), startReplica('openai', 'embedder')]);
     gateway = await startTestGateway([
       { name: 'vision', protocol: 'v2', replicas: { static: [v2Replica.url] }, batching: { maxBatchSize: 6, maxDelayMs: 2000 } },
       { name: 'embedder', protocol: 'openai', replicas: { static: [embedReplica.url] }, batching: { maxBatchSize: 5, maxDelayMs: 2000 } },
-    ]);
+    ], { logger: pino({ level: 'info' }, logSink) });
     await waitReady(gateway);
   });
 
@@ -70,13 +80,24 @@ describe('batching of V2 infer and embeddings', () => {
     await v2Replica.resetStats();
     const good = { id: 'good', inputs: [tensor(3, 2, 0)] };
     const bad = { id: 'bad', inputs: [{ name: 'INPUT0', shape: [3, 2], datatype: 'FP32', data: [1, 2, 3, 4, 5, 'x'] }] };
-    const [goodResponse, badResponse] = await Promise.all([postJson(`${gateway.trafficUrl}/v2/models/vision/infer`, good), postJson(`${gateway.trafficUrl}/v2/models/vision/infer`, bad)]);
+    const [goodResponse, badResponse] = await Promise.all([
+      postJson(`${gateway.trafficUrl}/v2/models/vision/infer`, good, { 'x-request-id': 'split-good' }),
+      postJson(`${gateway.trafficUrl}/v2/models/vision/infer`, bad, { 'x-request-id': 'split-bad' }),
+    ]);
     assert.equal(goodResponse.status, 200);
     assert.equal(goodResponse.body.id, 'good');
     assert.equal(badResponse.status, 400);
     assert.equal(typeof badResponse.body.error, 'string');
     const stats = await v2Replica.stats();
     assert.equal(stats.received, 3, 'one merged call, then each request alone');
+    // The rejected merged call is not a try of either request; the bad one's 400 has a stable code.
+    const goodLine = await waitFor(() => finishedLine('split-good'), 'the good request to be logged');
+    const badLine = await waitFor(() => finishedLine('split-bad'), 'the bad request to be logged');
+    assert.equal(goodLine.attempts, 1);
+    assert.equal(goodLine.code, undefined);
+    assert.equal(badLine.status, 400);
+    assert.equal(badLine.code, 'upstream_rejected');
+    assert.equal(badLine.attempts, 1);
   });
 
   test('embeddings merge, re-index from 0 and split usage', async () => {

@@ -44,21 +44,72 @@ describe('gateway config', () => {
   test('errors name key path, value and what is allowed', () => {
     const problems = problemsOf({ server: { port: 70000 }, models: [{ name: 'm', protocol: 'grpc', replicas: { static: ['http://127.0.0.1:1'] }, queue: { maxSize: 0 } }] });
     assert.ok(problems.some((p) => p.startsWith('server.port: 70000 is invalid') && p.includes('65535')), problems.join('\n'));
-    assert.ok(problems.some((p) => p === 'models.0.protocol: "grpc" is invalid; allowed values are "openai", "v2"'), problems.join('\n'));
-    assert.ok(problems.some((p) => p.startsWith('models.0.queue.maxSize: 0 is invalid') && p.includes('greater or equal to 1')), problems.join('\n'));
+    assert.ok(problems.some((p) => p === 'models.0.protocol: "grpc" is invalid; it must be one of "openai", "v2"'), problems.join('\n'));
+    assert.ok(problems.some((p) => p === 'models.0.queue.maxSize: 0 is invalid; it must be at least 1'), problems.join('\n'));
   });
 
   test('errors inside a replica source name the field and what is allowed', () => {
     const url = problemsOf({ models: [{ name: 'm', protocol: 'openai', replicas: { static: ['http://a:1', 'ftp://b:2'] } }] });
-    assert.deepEqual(url, ['models.0.replicas.static.1: "ftp://b:2" is invalid; expected a base URL like http://host:port, without a path']);
+    assert.deepEqual(url, ['models.0.replicas.static.1: "ftp://b:2" is invalid; the scheme ftp is not supported; use http or https']);
     const port = problemsOf({ models: [{ name: 'm', protocol: 'openai', replicas: { kubernetes: { namespace: 'ml', service: 's', port: 0 } } }] });
-    assert.deepEqual(port, ['models.0.replicas.kubernetes.port: 0 is invalid; expected a Service port name or a port number from 1 to 65535']);
+    assert.deepEqual(port, ['models.0.replicas.kubernetes.port: 0 is invalid; it must be a Service port name or a port number from 1 to 65535']);
   });
 
   test('pattern errors say what is allowed in words', () => {
     const problems = problemsOf({ models: [{ ...minimal.models[0], name: 'my model', health: { path: 'health' } }] });
-    assert.ok(problems.includes('models.0.name: "my model" is invalid; expected a model name of 1 to 256 characters without spaces or slashes'), problems.join('\n'));
-    assert.ok(problems.includes('models.0.health.path: "health" is invalid; expected a path starting with /'), problems.join('\n'));
+    assert.ok(problems.includes('models.0.name: "my model" is invalid; it must be a name without spaces or \'/\''), problems.join('\n'));
+    assert.ok(problems.includes('models.0.health.path: "health" is invalid; it must be a path starting with \'/\''), problems.join('\n'));
+  });
+
+  test('every schema keyword is explained in plain words', () => {
+    const model = minimal.models[0]!;
+    const cases: [string, unknown, string][] = [
+      ['minItems', { models: [] }, 'models: [] is invalid; it must contain at least 1 item'],
+      ['maximum', { server: { port: 70000 }, models: [model] }, 'server.port: 70000 is invalid; it must be at most 65535'],
+      ['minimum', { models: [{ ...model, batching: { maxDelayMs: -1 } }] }, 'models.0.batching.maxDelayMs: -1 is invalid; it must be at least 0'],
+      ['type integer', { models: [{ ...model, queue: { timeoutMs: 1.5 } }] }, 'models.0.queue.timeoutMs: 1.5 is invalid; it must be a positive integer (ms)'],
+      ['type boolean', { models: [{ ...model, scaleFromZero: { enabled: 'yes' } }] }, 'models.0.scaleFromZero.enabled: "yes" is invalid; it must be a boolean (true or false)'],
+      ['type object', { server: 'x', models: [model] }, 'server: "x" is invalid; it must be an object'],
+      ['minLength', { server: { host: '' }, models: [model] }, 'server.host: "" is invalid; it must not be empty'],
+      ['maxLength', { models: [{ ...model, name: 'x'.repeat(257) }] }, `models.0.name: "${'x'.repeat(257)}" is invalid; it must be at most 256 characters long`],
+      ['pattern', { models: [{ ...model, name: 'a/b' }] }, 'models.0.name: "a/b" is invalid; it must be a name without spaces or \'/\''],
+      ['enum', { models: [{ ...model, protocol: 'grpc' }] }, 'models.0.protocol: "grpc" is invalid; it must be one of "openai", "v2"'],
+      ['required', { models: [{ protocol: 'openai', replicas: model.replicas }] }, 'models.0.name: missing; this key is required'],
+      ['additionalProperties', { models: [{ ...model, extra: 1 }] }, 'models.0.extra: unknown key (value 1); remove it or fix its spelling'],
+    ];
+    for (const [keyword, input, expected] of cases) {
+      const problems = problemsOf(input);
+      assert.ok(problems.includes(expected), `${keyword}: got\n${problems.join('\n')}`);
+      assert.ok(!problems.some((problem) => /expected (string|integer|union)|greater or equal|less or equal|Expected/.test(problem)), `${keyword}: raw schema wording in\n${problems.join('\n')}`);
+    }
+  });
+
+  test('static replica URLs say what is wrong with them', () => {
+    const cases: [string, string][] = [
+      ['ftp://x:1', 'the scheme ftp is not supported; use http or https'],
+      ['not a url', 'it is not a valid URL; expected a base URL like http://host:port'],
+      ['http://user:pw@127.0.0.1:1/x?y', 'credentials (user:password@) are not allowed in a replica URL; remove them'],
+      ['http://127.0.0.1:1?y', 'a query string is not allowed in a replica URL; remove it'],
+      ['http://127.0.0.1:1/#top', 'a fragment (#...) is not allowed in a replica URL; remove it'],
+      ['http://127.0.0.1:1/v1', 'the path /v1 is not allowed; give only scheme, host and port, as the gateway adds the API paths itself'],
+    ];
+    for (const [url, reason] of cases) {
+      const problems = problemsOf({ models: [{ name: 'm', protocol: 'openai', replicas: { static: ['http://127.0.0.1:2', url] } }] });
+      assert.deepEqual(problems, [`models.0.replicas.static.1: ${JSON.stringify(url)} is invalid; ${reason}`]);
+    }
+    const config = buildConfig({ models: [{ name: 'm', protocol: 'openai', replicas: { static: ['https://[::1]:8443/', 'http://replica-0.svc:8000'] } }] });
+    assert.deepEqual(config.models[0]!.replicas, { kind: 'static', urls: ['https://[::1]:8443', 'http://replica-0.svc:8000'] });
+  });
+
+  test('the traffic and admin listeners may not share a port', () => {
+    const problems = problemsOf({ server: { port: 22185, adminPort: 22185 }, models: minimal.models });
+    assert.deepEqual(problems, ['server.port and server.adminPort: both are 22185; the traffic and admin listeners need different ports (0 picks a free one)']);
+    assert.equal(buildConfig({ server: { port: 0, adminPort: 0 }, models: minimal.models }).server.adminPort, 0);
+    assert.throws(() => withPorts(buildConfig(minimal), { port: SERVER_DEFAULTS.adminPort }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [`--port and server.adminPort: both are ${SERVER_DEFAULTS.adminPort}; the traffic and admin listeners need different ports (0 picks a free one)`]);
+      return true;
+    });
   });
 
   test('unknown keys are rejected', () => {

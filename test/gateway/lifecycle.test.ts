@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,6 +88,17 @@ describe('admin port and shutdown', () => {
       assert.ok(metrics.includes(`\n${name}{`), `metric ${name} is exported`);
     }
     assert.equal(metricValue(metrics, 'infergate_replicas', { model: 'llm', state: 'ready' }), 1);
+  });
+
+  test('default process metrics pass promtool without a warning', async (t) => {
+    const gateway = await startTestGateway([{ name: 'llm', protocol: 'openai', replicas: { static: ['http://127.0.0.1:9'] } }], { defaultMetrics: true });
+    t.after(() => gateway.close(0));
+    const metrics = await gateway.metricsText();
+    assert.match(metrics, /\nnodejs_active_handles\{/, 'the per-type handle gauge stays');
+    assert.doesNotMatch(metrics, /nodejs_active_(handles|requests|resources)_total/);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool output: ${check.stdout}${check.stderr}`);
+    assert.equal(`${check.stdout}${check.stderr}`, '');
   });
 
   test('graceful close finishes in-flight work and refuses new requests', async (t) => {
@@ -183,6 +194,44 @@ describe('gateway process', () => {
     assert.equal(result.status, 2);
     assert.match(result.stderr, /models\.0\.protocol: "grpc"/);
     assert.match(result.stderr, /models\.0\.queue\.maxSize: 0/);
+  });
+
+  test('shared traffic and admin port exits 2', () => {
+    const flags = spawnSync(process.execPath, [MAIN, '--port', '22185', '--admin-port', '22185'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(flags.status, 2);
+    assert.match(flags.stderr, /--port and --admin-port: both are 22185; the traffic and admin listeners need different ports/);
+    assert.doesNotMatch(flags.stderr, /EADDRINUSE|\n\s+at /);
+    const path = join(dir, 'same-port.yaml');
+    writeFileSync(path, 'server: { port: 22185, adminPort: 22185 }\nmodels:\n  - { name: m, protocol: openai, replicas: { static: ["http://127.0.0.1:9"] } }\n');
+    const file = spawnSync(process.execPath, [MAIN, '--config', path], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(file.status, 2);
+    assert.match(file.stderr, /server\.port and server\.adminPort: both are 22185/);
+  });
+
+  // One plain log line naming the address, no stack trace, exit 1.
+  test('port in use exits 1', async (t) => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+    const port = (blocker.address() as AddressInfo).port;
+    const path = join(dir, 'busy.yaml');
+    writeFileSync(path, `server: { host: 127.0.0.1, port: ${port}, adminPort: 0 }\nmodels:\n  - { name: m, protocol: openai, replicas: { static: ["http://127.0.0.1:9"] } }\n`);
+    const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [MAIN, '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      child.once('close', (status) => resolve({ status, stdout, stderr }));
+    });
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr, '');
+    const errors = result.stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.level === 50);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.msg, `cannot listen on 127.0.0.1:${port} for traffic: the port is already in use; stop the other process or choose another port`);
+    assert.equal(errors[0]!.code, 'EADDRINUSE');
+    assert.equal(errors[0]!.err, undefined, 'no error object, so no stack trace');
   });
 
   test('missing config file exits 2 naming the path', () => {

@@ -100,6 +100,19 @@ describe('process lifecycle', () => {
     }
   });
 
+  test('--help prints every flag with its default and exits 0', () => {
+    const result = spawnSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(result.status, 0);
+    assert.equal(result.stderr, '');
+    assert.match(result.stdout, /^Usage: npm run replica -- \[flags\]/);
+    assert.match(result.stdout, /--itl-base-ms MS +inter-token latency with no other sequence running, in milliseconds \(default: 10\)/);
+    assert.match(result.stdout, /--max-batch N +.*\(default: 32\)/);
+    assert.match(result.stdout, /--fault-retry-after-s S +.*\(default: unset\)/);
+    for (const flag of ['protocol', 'model', 'host', 'port', 'max-concurrency', 'max-waiting', 'gpu-streams', 'startup-delay-ms', 'prefill-base-ms', 'prefill-per-token-ms', 'itl-per-running-ms', 'exec-base-ms', 'exec-per-item-ms', 'default-max-tokens', 'embedding-dimensions', 'max-model-len', 'kv-cache-tokens', 'keep-alive-timeout-ms', 'fault-error-rate', 'fault-error-status', 'fault-reset-rate', 'fault-reset-after-chunks', 'fault-hang-rate', 'fault-exit-after-ms']) {
+      assert.match(result.stdout, new RegExp(`\\n  --${flag} `), flag);
+    }
+  });
+
   test('spawnReplica rejects failed start', async () => {
     await assert.rejects(spawnReplica(['--max-waiting', '-1']), /did not start: exited with code 2/);
   });

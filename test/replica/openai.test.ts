@@ -145,6 +145,27 @@ describe('openai protocol', () => {
     assert.match(response.body.message, /-3/);
   });
 
+  test('invalid bodies are explained in plain words', async () => {
+    const cases: [string, Record<string, unknown>, string, string][] = [
+      ['/v1/chat/completions', { model: 'chat-a', messages: [] }, 'messages', 'invalid value [] for messages: must be an array of at least 1 message'],
+      ['/v1/chat/completions', { model: 'chat-a', messages: [{ role: 'user', content: 'x' }], max_tokens: -3 }, 'max_tokens', 'invalid value -3 for max_tokens: must be a positive integer or null'],
+      ['/v1/chat/completions', { model: 'chat-a', messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n', 'n=2 is not supported by this simulator: only n=1; send 2 requests instead'],
+      ['/v1/completions', { model: 'chat-a', prompt: 'x', n: 3 }, 'n', 'n=3 is not supported by this simulator: only n=1; send 3 requests instead'],
+      ['/v1/completions', { model: 'chat-a', prompt: ['a', 'b'] }, 'prompt', 'a prompt array of 2 prompts is not supported by this simulator: only one prompt per request; send 2 requests instead'],
+      ['/v1/completions', { model: 'chat-a', prompt: [[1, 2], [3]] }, 'prompt', 'a prompt array of 2 prompts is not supported by this simulator: only one prompt per request; send 2 requests instead'],
+      ['/v1/completions', { model: 'chat-a', prompt: [[1, 2]] }, 'prompt', 'a prompt given as an array of token id arrays is not supported by this simulator: send the token ids as one flat array'],
+    ];
+    for (const [route, body, param, message] of cases) {
+      const response = await postJson(`${replica.url}${route}`, body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.equal(response.body.param, param, JSON.stringify(body));
+      assert.equal(response.body.message, message);
+      assert.doesNotMatch(response.body.message, /Expected/);
+    }
+    const single = await postJson(`${replica.url}/v1/completions`, { model: 'chat-a', prompt: ['only one'], max_tokens: 2, n: 1 });
+    assert.equal(single.status, 200);
+  });
+
   test('wrong content type is 415', async () => {
     const response = await fetch(`${replica.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
     assert.equal(response.status, 415);

@@ -1,6 +1,7 @@
 // Prometheus metrics of one gateway instance. Each gateway owns its registry so several
 // gateways can run in one process (tests, benchmarks) without clashing series.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerDefaultMetrics } from '../../../shared/src/metrics.ts';
 import { REPLICA_STATES, PRIORITIES } from '../../../shared/src/admin-state.ts';
 import type { ModelSnapshot } from '../../../shared/src/admin-state.ts';
 
@@ -21,7 +22,7 @@ export class GatewayMetrics {
   /** snapshots is called at scrape time, so the gauges always match /admin/state. */
   constructor(snapshots: () => ModelSnapshot[], options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? true) registerDefaultMetrics(this.registry);
     this.requests = new Counter({
       name: 'infergate_requests_total',
       help: 'Requests that reached a model route, by final outcome.',

@@ -3,9 +3,11 @@
 import { readFile } from 'node:fs/promises';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import type { ValueError } from '@sinclair/typebox/errors';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { Protocol } from '../../../shared/src/admin-state.ts';
 import { HEALTH_PATH_BY_PROTOCOL, MODEL_DEFAULTS, SERVER_DEFAULTS, UNKNOWN_MODEL_LABEL } from './defaults.ts';
+import { describeExpectation, keywordOfValueError } from '../schema-errors.ts';
 import { GatewayConfigSchema, KubernetesReplicasSchema, StaticReplicasSchema, type GatewayConfigInput, type ModelConfigInput } from './schema.ts';
 
 export type ReplicaSourceConfig =
@@ -84,18 +86,30 @@ export async function loadConfigFile(path: string): Promise<GatewayConfig> {
  */
 export function buildConfig(input: unknown, source = 'configuration'): GatewayConfig {
   const problems: string[] = [];
+  // TypeBox reports a missing key once as missing, then again against each of its schemas.
+  const missing = new Set<string>();
   for (const error of Value.Errors(GatewayConfigSchema, input)) {
+    if (missing.has(error.path)) continue;
+    if (keywordOfValueError(error) === 'required') missing.add(error.path);
     // A failed union reports its own summary first; the branch errors repeat it less clearly.
     const branchProblems = error.path.endsWith('/replicas') ? replicaSourceProblems(error.path, error.value) : [];
     if (branchProblems.length > 0) problems.push(...branchProblems);
-    else problems.push(describeProblem(error.path, error.value, error.message, error.schema));
+    else problems.push(describeProblem(error.path, error));
     if (problems.length >= 20) break;
   }
   if (problems.length > 0) throw new ConfigError(source, dedupe(problems));
 
   const valid = input as GatewayConfigInput;
   const seen = new Set<string>();
+  const portProblem = samePortProblem({ ...SERVER_DEFAULTS, ...valid.server }, 'server.port and server.adminPort');
+  if (portProblem !== undefined) problems.push(portProblem);
   for (const [index, model] of valid.models.entries()) {
+    if ('static' in model.replicas) {
+      for (const [urlIndex, url] of model.replicas.static.entries()) {
+        const problem = replicaUrlProblem(url);
+        if (problem !== undefined) problems.push(`models.${index}.replicas.static.${urlIndex}: ${JSON.stringify(url)} is invalid; ${problem}`);
+      }
+    }
     if (seen.has(model.name)) problems.push(`models.${index}.name: duplicate model name ${JSON.stringify(model.name)}; names must be unique`);
     if (model.name === UNKNOWN_MODEL_LABEL) problems.push(`models.${index}.name: ${JSON.stringify(model.name)} is reserved for requests naming no configured model; choose another name`);
     seen.add(model.name);
@@ -116,8 +130,15 @@ export function buildConfig(input: unknown, source = 'configuration'): GatewayCo
   });
 }
 
-/** Returns a copy of config with the listener ports replaced, as --port and --admin-port do. */
+/**
+ * Returns a copy of config with the listener ports replaced, as --port and --admin-port do.
+ * Throws ConfigError when the result gives both listeners the same port.
+ */
 export function withPorts(config: GatewayConfig, ports: { port?: number; adminPort?: number }): GatewayConfig {
+  const server = { ...config.server, ...(ports.port === undefined ? {} : { port: ports.port }), ...(ports.adminPort === undefined ? {} : { adminPort: ports.adminPort }) };
+  const names = `${ports.port === undefined ? 'server.port' : '--port'} and ${ports.adminPort === undefined ? 'server.adminPort' : '--admin-port'}`;
+  const problem = samePortProblem(server, names);
+  if (problem !== undefined) throw new ConfigError(names, [problem]);
   return deepFreeze({
     server: {
       ...config.server,
@@ -160,24 +181,46 @@ function replicaSourceProblems(pointer: string, value: unknown): string[] {
   if (keys[0] === 'static') branch = StaticReplicasSchema;
   else if (keys[0] === 'kubernetes') branch = KubernetesReplicasSchema;
   else return [];
-  return [...Value.Errors(branch, value)].map((error) => describeProblem(pointer + error.path, error.value, error.message, error.schema));
+  return [...Value.Errors(branch, value)].map((error) => describeProblem(pointer + error.path, error));
 }
 
-function describeProblem(pointer: string, value: unknown, message: string, schema: TSchema): string {
-  const path = pointer === '' ? '(root)' : pointer.slice(1).replaceAll('/', '.');
-  const shown = value === undefined ? 'missing' : JSON.stringify(value);
-  const choices = (schema.anyOf as TSchema[] | undefined)?.map((branch) => branch.const as unknown);
-  if (choices !== undefined && choices.every((choice) => choice !== undefined)) {
-    return `${path}: ${shown} is invalid; allowed values are ${choices.map((choice) => JSON.stringify(choice)).join(', ')}`;
+/** Returns the problem when both listeners get the same fixed port, which the second could never bind. */
+export function samePortProblem(server: { port: number; adminPort: number }, names: string): string | undefined {
+  if (server.port === 0 || server.port !== server.adminPort) return undefined;
+  return `${names}: both are ${server.port}; the traffic and admin listeners need different ports (0 picks a free one)`;
+}
+
+/**
+ * Says what is wrong with a static replica URL, or undefined when it is a base URL the
+ * gateway can call: http or https, a host, an optional port, and nothing else.
+ */
+export function replicaUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'it is not a valid URL; expected a base URL like http://host:port';
   }
-  if (message === 'Expected union value' && path.endsWith('replicas')) {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `the scheme ${url.protocol.slice(0, -1)} is not supported; use http or https`;
+  if (url.hostname === '') return 'it has no host; expected a base URL like http://host:port';
+  if (url.username !== '' || url.password !== '') return 'credentials (user:password@) are not allowed in a replica URL; remove them';
+  if (url.search !== '' || text.includes('?')) return 'a query string is not allowed in a replica URL; remove it';
+  if (url.hash !== '' || text.includes('#')) return 'a fragment (#...) is not allowed in a replica URL; remove it';
+  if (url.pathname !== '/') return `the path ${url.pathname} is not allowed; give only scheme, host and port, as the gateway adds the API paths itself`;
+  return undefined;
+}
+
+function describeProblem(pointer: string, error: ValueError): string {
+  const path = pointer === '' ? '(root)' : pointer.slice(1).replaceAll('/', '.');
+  const shown = error.value === undefined ? 'missing' : JSON.stringify(error.value);
+  const keyword = keywordOfValueError(error);
+  if (keyword === 'anyOf' && path.endsWith('replicas')) {
     return `${path}: ${shown} is not a replica source; set exactly one of static: [URLs like http://host:port] or kubernetes: { namespace, service, port }`;
   }
-  if (message.startsWith('Unexpected property')) return `${path}: unknown key (value ${shown}); remove it or fix its spelling`;
-  if (typeof schema.description === 'string' && (message === 'Expected union value' || message.startsWith('Expected string to match'))) {
-    return `${path}: ${shown} is invalid; expected ${schema.description}`;
-  }
-  return `${path}: ${shown} is invalid; ${message.toLowerCase()}`;
+  if (keyword === 'additionalProperties') return `${path}: unknown key (value ${shown}); remove it or fix its spelling`;
+  if (keyword === 'required') return `${path}: missing; this key is required`;
+  if (keyword === undefined) return `${path}: ${shown} is invalid; ${error.message.toLowerCase()}`;
+  return `${path}: ${shown} is invalid; it ${describeExpectation(keyword, error.schema)}`;
 }
 
 function dedupe(items: string[]): string[] {

@@ -3,14 +3,16 @@
 // the loader fills the rest from the defaults table.
 import { Type, type Static } from '@sinclair/typebox';
 
-const PositiveInt = (description: string) => Type.Integer({ minimum: 1, description });
-const NonNegativeInt = (description: string) => Type.Integer({ minimum: 0, description });
-const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port, 0 picks a free port' });
+// Descriptions are noun phrases: validation messages read "must be <description>".
+const PositiveInt = (unit: string) => Type.Integer({ minimum: 1, description: `a positive integer (${unit})` });
+const NonNegativeInt = (unit: string) => Type.Integer({ minimum: 0, description: `an integer of 0 or more (${unit})` });
+const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'a TCP port number from 0 to 65535 (0 picks a free port)' });
 
 const Strict = { additionalProperties: false } as const;
 
 export const StaticReplicasSchema = Type.Object(
-  { static: Type.Array(Type.String({ pattern: '^https?://[^/]+/?$', description: 'a base URL like http://host:port, without a path' }), { minItems: 1 }) },
+  // The URL itself (scheme, credentials, path) is checked by the loader, whose message names what is wrong with it.
+  { static: Type.Array(Type.String({ minLength: 1, description: 'a base URL like http://host:port' }), { minItems: 1 }) },
   Strict,
 );
 
@@ -30,8 +32,8 @@ export const KubernetesReplicasSchema = Type.Object(
 
 export const ModelConfigSchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\s/]+$', description: 'a model name of 1 to 256 characters without spaces or slashes' }),
-    protocol: Type.Union([Type.Literal('openai'), Type.Literal('v2')]),
+    name: Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\s/]+$', description: "a name without spaces or '/'" }),
+    protocol: Type.Union([Type.Literal('openai'), Type.Literal('v2')], { description: 'one of "openai", "v2"' }),
     replicas: Type.Union([StaticReplicasSchema, KubernetesReplicasSchema]),
     maxInflightPerReplica: Type.Optional(PositiveInt('upstream calls in flight per replica')),
     queue: Type.Optional(
@@ -49,7 +51,7 @@ export const ModelConfigSchema = Type.Object(
     health: Type.Optional(
       Type.Object(
         {
-          path: Type.Optional(Type.String({ pattern: '^/', description: 'a path starting with /' })),
+          path: Type.Optional(Type.String({ pattern: '^/', description: "a path starting with '/'" })),
           intervalMs: Type.Optional(PositiveInt('ms')),
           timeoutMs: Type.Optional(PositiveInt('ms')),
           unhealthyThreshold: Type.Optional(PositiveInt('failed probes')),

@@ -6,6 +6,8 @@ import { GatewayError, preview, sendError, type ErrorStyle } from './errors.ts';
 import { registerOpenAIRoutes, type RouteDeps } from './openai.ts';
 import { registerV2Routes } from './v2.ts';
 import { requestIdOf } from './admission.ts';
+import { parseJsonBody } from './json-body.ts';
+import { describeExpectation } from '../schema-errors.ts';
 import { rejectInvalid } from './rejections.ts';
 
 export interface TrafficServerOptions {
@@ -20,7 +22,7 @@ interface AjvError {
   message?: string;
   params: Record<string, unknown>;
   data?: unknown;
-  parentSchema?: { description?: string };
+  parentSchema?: Record<string, unknown>;
 }
 
 export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDeps): FastifyInstance {
@@ -36,11 +38,13 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const buffer = body as Buffer;
-    (request as FastifyRequest & { rawBody?: Buffer }).rawBody = buffer;
     try {
-      done(null, JSON.parse(buffer.toString('utf8')));
+      const parsed = parseJsonBody(buffer.toString('utf8'));
+      // Only a body that passed the checks is kept for forwarding upstream.
+      (request as FastifyRequest & { rawBody?: Buffer }).rawBody = buffer;
+      done(null, parsed);
     } catch (error) {
-      done(new GatewayError(400, 'invalid_json', `the request body is not valid JSON: ${(error as Error).message}`), undefined);
+      done(error as GatewayError, undefined);
     }
   });
 
@@ -52,7 +56,19 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
       reply.header('connection', 'close');
       return rejectInvalid(deps, request, reply, err, styleOf(request));
     }
+    // The binary extension's body is JSON followed by raw bytes, often sent as
+    // application/octet-stream, so it is recognized by its header before any parsing.
+    if (request.headers['inference-header-content-length'] !== undefined && isV2Infer(request)) {
+      return rejectInvalid(deps, request, reply, binaryExtensionError('header Inference-Header-Content-Length'), 'v2');
+    }
     return undefined;
+  });
+
+  // Runs before schema validation, so binary-extension inputs (no `data`) get 415, not 400 missing_field.
+  app.addHook('preValidation', async (request, reply) => {
+    if (!isV2Infer(request)) return undefined;
+    const param = binaryExtensionParam(request.body);
+    return param === undefined ? undefined : rejectInvalid(deps, request, reply, binaryExtensionError(param), 'v2');
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -94,9 +110,15 @@ function styleOf(request: FastifyRequest): ErrorStyle {
   return request.url.startsWith('/v2') ? 'v2' : 'openai';
 }
 
-/** Builds a 400 error naming the first invalid field, its value and what is allowed. */
+/**
+ * Builds a 400 error naming the first invalid field, its value and, in plain words, what is
+ * allowed. Of the union failures, the outermost one is used: its description covers every
+ * branch, while the branch errors ajv lists before it describe one branch each.
+ */
 function validationError(errors: AjvError[], context: string): GatewayError {
-  const error = errors.find((candidate) => candidate.keyword === 'anyOf') ?? errors[0];
+  const unions = errors.filter((candidate) => candidate.keyword === 'anyOf' || candidate.keyword === 'oneOf');
+  const outermost = unions.reduce<AjvError | undefined>((best, candidate) => (best === undefined || candidate.instancePath.length <= best.instancePath.length ? candidate : best), undefined);
+  const error = outermost ?? errors[0];
   if (error === undefined) return new GatewayError(400, 'invalid_value', `the request ${context} is invalid`);
   const path = pointerToPath(error.instancePath);
   if (error.keyword === 'required') {
@@ -108,8 +130,39 @@ function validationError(errors: AjvError[], context: string): GatewayError {
     return new GatewayError(400, 'unknown_field', `unknown field ${field}; remove it`, { param: field });
   }
   const param = path === '' ? context : path;
-  const expected = error.parentSchema?.description ?? error.message ?? 'invalid';
-  return new GatewayError(400, 'invalid_value', `invalid value ${preview(error.data)} for ${param}: expected ${expected.replace(/^must be /, '')}`, { param });
+  const expected = describeExpectation(error.keyword, error.parentSchema ?? {});
+  return new GatewayError(400, 'invalid_value', `invalid value ${preview(error.data)} for ${param}: ${expected}`, { param });
+}
+
+const V2_INFER_ROUTES = new Set(['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer']);
+
+function isV2Infer(request: FastifyRequest): boolean {
+  return V2_INFER_ROUTES.has(request.routeOptions.url ?? '');
+}
+
+function binaryExtensionError(param: string): GatewayError {
+  return new GatewayError(415, 'unsupported_binary_extension', `the request uses the binary tensor data extension (${param}), which this gateway does not support; send every tensor as JSON in "data"`, { param });
+}
+
+/**
+ * Returns where a V2 infer body asks for the binary extension: binary_data_size on an input,
+ * binary_data_output on an output or on the whole request. The body is not validated yet.
+ */
+export function binaryExtensionParam(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const { inputs, outputs, parameters } = body as { inputs?: unknown; outputs?: unknown; parameters?: unknown };
+  const has = (holder: unknown, key: string): boolean => {
+    const params = holder !== null && typeof holder === 'object' ? (holder as { parameters?: unknown }).parameters : undefined;
+    return params !== null && typeof params === 'object' && Object.hasOwn(params, key);
+  };
+  if (Array.isArray(inputs)) {
+    for (const [index, input] of inputs.entries()) if (has(input, 'binary_data_size')) return `inputs[${index}].parameters.binary_data_size`;
+  }
+  if (Array.isArray(outputs)) {
+    for (const [index, output] of outputs.entries()) if (has(output, 'binary_data_output')) return `outputs[${index}].parameters.binary_data_output`;
+  }
+  if (parameters !== null && typeof parameters === 'object' && Object.hasOwn(parameters, 'binary_data_output')) return 'parameters.binary_data_output';
+  return undefined;
 }
 
 function pointerToPath(pointer: string): string {

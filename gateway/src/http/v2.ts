@@ -108,7 +108,8 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
 
 /**
  * Checks what the schema cannot: every input has as many values as its shape requires, all
- * inputs share dimension 0 (the batch dimension), and no input uses the binary extension.
+ * inputs share dimension 0 (the batch dimension). The binary extension is refused before this,
+ * in the traffic server's preValidation hook.
  */
 export function validateTensors(body: V2InferBody): void {
   let rows: number | undefined;
@@ -117,9 +118,6 @@ export function validateTensors(body: V2InferBody): void {
     const where = `inputs[${index}]`;
     if (names.has(tensor.name)) throw invalidField(`${where}.name`, tensor.name, 'input names must be unique');
     names.add(tensor.name);
-    if (tensor.parameters?.binary_data_size !== undefined) {
-      throw new GatewayError(415, 'unsupported_binary_extension', `${where} uses the binary tensor extension (parameters.binary_data_size), which this gateway does not support; send JSON data`, { param: `${where}.parameters.binary_data_size` });
-    }
     const expected = tensor.shape.reduce((product, n) => product * n, 1);
     const actual = tensor.data.flat(Infinity).length;
     if (actual !== expected) throw invalidField(`${where}.data`, `${actual} values`, `shape ${JSON.stringify(tensor.shape)} needs ${expected} values`);

@@ -52,8 +52,19 @@ export class Job<P = unknown> {
   readonly logger: Logger;
   readonly signal: AbortSignal;
 
-  /** Tries made so far; a retry is allowed while attempts < retry.maxAttempts. */
+  /** Upstream calls that carried this request so far, including merged calls rejected with 400. */
   attempts = 0;
+  /**
+   * Merged calls the replica rejected with 400 that carried this request. Such a call proves
+   * nothing about this request when another one in the batch was the bad input, so it is
+   * not a try: the request is sent again alone, without using up retry.maxAttempts.
+   */
+  batchRejections = 0;
+  /** Tries that count: calls made, less merged calls rejected as a whole. A retry is allowed while tries < retry.maxAttempts. */
+  get tries(): number {
+    return this.attempts - this.batchRejections;
+  }
+
   /** Replicas that failed this request without doing work; retries go elsewhere. */
   readonly avoid = new Set<string>();
   /** Set after a merged batch was rejected with 400: the request is sent alone. */
@@ -164,8 +175,11 @@ export class Job<P = unknown> {
     this.#metrics.queueWait.observe({ model: this.model }, (this.dispatchedAt - this.arrivedAt) / 1000);
   }
 
-  /** Sends body (serialized unless already a Buffer) and records the outcome. */
-  respondJson(status: number, body: unknown, outcome: Outcome, contentType = 'application/json'): void {
+  /**
+   * Sends body (serialized unless already a Buffer) and records the outcome. code is the
+   * access log's error code for a non-2xx status passed through from the replica.
+   */
+  respondJson(status: number, body: unknown, outcome: Outcome, contentType = 'application/json', code?: string): void {
     if (this.#finished) return;
     if (this.reply.raw.destroyed) {
       this.finish('client_cancelled', 499);
@@ -176,7 +190,7 @@ export class Job<P = unknown> {
       .code(status)
       .header('content-type', contentType)
       .send(Buffer.isBuffer(body) ? body : JSON.stringify(body));
-    this.finish(outcome, status);
+    this.finish(outcome, status, code);
   }
 
   /** Sends err in the route family's shape, or only records it when the client is gone. */
@@ -212,7 +226,7 @@ export class Job<P = unknown> {
       status,
       code,
       replica: this.replicaId,
-      attempts: this.attempts,
+      attempts: this.tries,
       queueMs: this.dispatchedAt === undefined ? undefined : Math.round(this.dispatchedAt - this.arrivedAt),
       durationMs: Math.round(seconds * 1000),
     };

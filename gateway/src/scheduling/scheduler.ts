@@ -119,8 +119,9 @@ export class ModelScheduler {
   retry(jobs: readonly Job[], replica: Replica, reason: RetryReason): Job[] {
     const refused: Job[] = [];
     for (const job of jobs) {
-      if (reason !== 'batch_rejected') job.avoid.add(replica.id);
-      const withinAttempts = reason === 'batch_rejected' || job.attempts < this.config.retry.maxAttempts;
+      if (reason === 'batch_rejected') job.batchRejections++;
+      else job.avoid.add(replica.id);
+      const withinAttempts = reason === 'batch_rejected' || job.tries < this.config.retry.maxAttempts;
       // Retries still run during the shutdown grace period, and abortAll() ends them with the rest.
       if (job.finished || job.signal.aborted || !withinAttempts || job.remainingMs() <= 0) {
         refused.push(job);
@@ -128,7 +129,7 @@ export class ModelScheduler {
       }
       if (reason === 'batch_rejected') job.solo = true;
       else this.#deps.metrics.retries.inc({ model: this.config.name, reason });
-      job.logger.info({ requestId: job.id, model: this.config.name, replica: replica.id, reason, attempt: job.attempts }, 'retrying request on another replica');
+      job.logger.info({ requestId: job.id, model: this.config.name, replica: replica.id, reason, attempt: job.tries }, 'retrying request on another replica');
       this.#queue.requeue(job);
       this.#watchAbort(job);
     }

@@ -107,7 +107,8 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
     const contentType = headerText(response.headers['content-type']) ?? 'application/json';
     if (status >= 400) {
       const outcome: Outcome = status === 400 || status === 413 || status === 422 ? 'rejected_invalid' : 'upstream_error';
-      for (const job of call.live()) job.respondJson(status, buffer, outcome, contentType);
+      const code = upstreamRejectionCode(status);
+      for (const job of call.live()) job.respondJson(status, buffer, outcome, contentType, code);
       return 'success';
     }
     if (jobs.length === 1) {
@@ -144,6 +145,24 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
   }
 }
 
+/**
+ * Stable access-log code for a 4xx the replica returned. Its body goes to the client as it
+ * is; each server words its errors differently, so the log and clients' alerts match on this.
+ */
+export function upstreamRejectionCode(status: number): string {
+  switch (status) {
+    case 400:
+    case 422:
+      return 'upstream_rejected';
+    case 404:
+      return 'upstream_not_found';
+    case 413:
+      return 'upstream_body_too_large';
+    default:
+      return 'upstream_client_error';
+  }
+}
+
 function failFromError(deps: ExecutorDeps, jobs: Job[], replica: Replica, failure: UpstreamFailure): CallVerdict {
   if (failure.kind === 'connect_error' || failure.kind === 'reset') {
     jobs[0]?.logger.warn({ model: jobs[0].model, replica: replica.id, err: failure.message, requestIds: jobs.map((job) => job.id) }, 'upstream call failed before the response');
@@ -168,7 +187,7 @@ function errorFor(job: Job, failure: UpstreamFailure, replica: Replica): Gateway
   if (failure.kind === 'timeout') {
     return new GatewayError(504, 'upstream_timeout', `replica ${replica.id} timed out: ${failure.message}`, { outcome: 'upstream_timeout', cause: failure });
   }
-  return new GatewayError(502, 'upstream_unavailable', `model ${job.model} could not be reached after ${job.attempts} attempt(s): ${failure.message}`, { outcome: 'upstream_error', cause: failure });
+  return new GatewayError(502, 'upstream_unavailable', `model ${job.model} could not be reached after ${job.tries} attempt(s): ${failure.message}`, { outcome: 'upstream_error', cause: failure });
 }
 
 interface CallScope {
