@@ -1,8 +1,7 @@
 // Prometheus metrics of the autoscaler, on their own registry so tests can start several
 // instances in one process. Names are part of the public contract (dashboards, alerts).
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-
-const NON_COUNTER_TOTALS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+import { Counter, Gauge, Registry } from 'prom-client';
+import { registerDefaultMetrics } from '../../shared/src/metrics.ts';
 
 export interface AutoscalerMetrics {
   registry: Registry;
@@ -20,13 +19,7 @@ export interface AutoscalerMetrics {
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): AutoscalerMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) {
-    collectDefaultMetrics({ register: registry });
-    // prom-client 15 names these gauges with a _total suffix, which Prometheus reserves for
-    // counters, so promtool check metrics rejects them. Their totals are the sums of the
-    // per-type series nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
-    for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
-  }
+  if (options.defaultMetrics ?? true) registerDefaultMetrics(registry);
   const registers = [registry];
   return {
     registry,
