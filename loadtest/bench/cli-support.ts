@@ -1,5 +1,6 @@
-// Argument checks shared by the replay and bench entry points: loopback-only targets,
-// numeric flags with ranges, and trace paths that resolve from where the user ran npm.
+// Command-line support shared by the replay and bench entry points: loopback-only targets,
+// numeric flags with ranges, trace paths that resolve from where the user ran npm, and the
+// mapping of the run's outcome to an exit status.
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
@@ -69,4 +70,33 @@ export function resolveInputPath(value: string, flag: string): string {
   const found = candidates.find((candidate) => existsSync(candidate));
   if (found === undefined) throw new UsageError(`${flag}: file not found: ${value} (tried ${candidates.join(', ')})`);
   return found;
+}
+
+/**
+ * Runs an entry point's main function and sets the exit status: main's result, 2 for a
+ * command-line mistake (a UsageError or a node:util parseArgs error, with a pointer to
+ * --help), 1 for any other failure. `program` is both the message prefix and the npm script.
+ */
+export function runEntryPoint(program: string, main: () => Promise<number>): Promise<void> {
+  // The shared system clock unrefs its timers. While the scheduler waits for the next send
+  // with no request outstanding, nothing else would keep the process alive, so this interval
+  // does until main settles.
+  const keepAlive = setInterval(() => {}, 60_000);
+  return main()
+    .finally(() => clearInterval(keepAlive))
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (error: unknown) => {
+        const parseError = typeof error === 'object' && error !== null && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+        if (error instanceof UsageError || parseError) {
+          process.stderr.write(`${program}: ${(error as Error).message}\n\nRun npm run ${program} -- --help for the options.\n`);
+          process.exitCode = 2;
+          return;
+        }
+        process.stderr.write(`${program}: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        process.exitCode = 1;
+      },
+    );
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { systemClock } from '../../shared/src/clock.ts';
 import { runBatchingBenchmark } from './batching.ts';
-import { parseNumberFlag, REPOSITORY_ROOT, UsageError } from './cli-support.ts';
+import { parseNumberFlag, REPOSITORY_ROOT, runEntryPoint, UsageError } from './cli-support.ts';
 import { runOverheadBenchmark } from './overhead.ts';
 import { stopTrackedChildren } from './processes.ts';
 import { runHeader } from './report.ts';
@@ -192,10 +192,6 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-// The shared system clock unrefs its timers. While the scheduler waits for the next send with
-// no request outstanding, nothing else would keep the process alive, so this interval does.
-const keepAlive = setInterval(() => {}, 60_000);
-
 // Ctrl-C or SIGTERM in the middle of a run stops the gateway and replicas it started first.
 let interrupted = false;
 const onSignal = (signal: NodeJS.Signals): void => {
@@ -206,20 +202,4 @@ const onSignal = (signal: NodeJS.Signals): void => {
 };
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
-main()
-  .finally(() => clearInterval(keepAlive))
-  .then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    const parseError = typeof error === 'object' && error !== null && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
-    if (error instanceof UsageError || parseError) {
-      process.stderr.write(`bench: ${(error as Error).message}\n\nRun npm run bench -- --help for the options.\n`);
-      process.exitCode = 2;
-      return;
-    }
-    process.stderr.write(`bench: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+void runEntryPoint('bench', main);

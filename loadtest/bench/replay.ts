@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { request } from 'undici';
 import { systemClock } from '../../shared/src/clock.ts';
-import { parseLoopbackUrl, parseNumberFlag, resolveInputPath, UsageError } from './cli-support.ts';
+import { parseLoopbackUrl, parseNumberFlag, resolveInputPath, runEntryPoint, UsageError } from './cli-support.ts';
 import { formatTable, formatTally, runHeader } from './report.ts';
 import { runReplay, type ReplayProgress } from './replay-run.ts';
 import { loadTrace, scheduleRows, selectWindow } from './trace.ts';
@@ -184,23 +184,4 @@ function updateBar(bar: cliProgress.SingleBar, progress: ReplayProgress): void {
   bar.update(progress.sent, { inFlight: progress.inFlight, succeeded: progress.succeeded });
 }
 
-// The shared system clock unrefs its timers. While the scheduler waits for the next send with
-// no request outstanding, nothing else would keep the process alive, so this interval does.
-const keepAlive = setInterval(() => {}, 60_000);
-main()
-  .finally(() => clearInterval(keepAlive))
-  .then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    const parseError = typeof error === 'object' && error !== null && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
-    if (error instanceof UsageError || parseError) {
-      process.stderr.write(`replay: ${(error as Error).message}\n\nRun npm run replay -- --help for the options.\n`);
-      process.exitCode = 2;
-      return;
-    }
-    process.stderr.write(`replay: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+void runEntryPoint('replay', main);

@@ -10,15 +10,12 @@
 // PROMPT_TOKENS, MAX_TOKENS, EMBEDDING_INPUTS, MAX_ERROR_RATE, the *_P95_MS and
 // *_P99_MS latency budgets, SMOKE_ITERATIONS.
 
-import { readNumber, readString, readTarget } from './lib/config.js';
+import { readNumber, readRequestSizes, readString, readTarget } from './lib/config.js';
 import { checkV2Ready, listModels, resolveV2InputSpecs, sendChat, sendEmbeddings, sendStreamingChat, sendV2Infer } from './lib/requests.js';
 import { SUMMARY_TREND_STATS, globalThresholds, mergeThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
 
 const target = readTarget(__ENV);
-const promptTokens = readNumber(__ENV, 'PROMPT_TOKENS', { min: 1, integer: true });
-const maxTokens = readNumber(__ENV, 'MAX_TOKENS', { min: 1, integer: true });
-const embeddingInputs = readNumber(__ENV, 'EMBEDDING_INPUTS', { min: 1, integer: true });
-const v2Rows = readNumber(__ENV, 'V2_ROWS', { min: 1, integer: true });
+const { promptTokens, maxTokens, embeddingInputs, v2Rows } = readRequestSizes(__ENV);
 const maxErrorRate = readNumber(__ENV, 'MAX_ERROR_RATE', { min: 0, max: 1 });
 const priority = target.priority;
 

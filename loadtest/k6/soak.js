@@ -20,22 +20,19 @@
 // latency budgets, PRE_ALLOCATED_VUS, MAX_VUS, SOAK_DURATION, SOAK_CHAT_RATE,
 // SOAK_STREAM_RATE, SOAK_EMBEDDINGS_RATE, SOAK_V2_RATE.
 
-import { readDuration, readNumber, readString, readTarget } from './lib/config.js';
+import { readDuration, readNumber, readRequestSizes, readString, readTarget } from './lib/config.js';
 import { resolveV2InputSpecs, sendChat, sendEmbeddings, sendStreamingChat, sendV2Infer } from './lib/requests.js';
-import { SUMMARY_TREND_STATS, globalThresholds, mergeThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
+import { constantArrivalScenario, readVuPool } from './lib/scenarios.js';
+import { SUMMARY_TREND_STATS, arrivalThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
 
 /** @typedef {import('./lib/thresholds.js').Thresholds} Thresholds */
 /** @typedef {import('./lib/payloads.js').V2InputSpec} V2InputSpec */
 
 const target = readTarget(__ENV);
-const promptTokens = readNumber(__ENV, 'PROMPT_TOKENS', { min: 1, integer: true });
-const maxTokens = readNumber(__ENV, 'MAX_TOKENS', { min: 1, integer: true });
-const embeddingInputs = readNumber(__ENV, 'EMBEDDING_INPUTS', { min: 1, integer: true });
-const v2Rows = readNumber(__ENV, 'V2_ROWS', { min: 1, integer: true });
+const { promptTokens, maxTokens, embeddingInputs, v2Rows } = readRequestSizes(__ENV);
 const maxErrorRate = readNumber(__ENV, 'MAX_ERROR_RATE', { min: 0, max: 1 });
 const duration = readDuration(__ENV, 'SOAK_DURATION');
-const preAllocatedVUs = readNumber(__ENV, 'PRE_ALLOCATED_VUS', { min: 1, integer: true });
-const maxVUs = readNumber(__ENV, 'MAX_VUS', { min: preAllocatedVUs, integer: true });
+const vuPool = readVuPool(__ENV);
 const priority = target.priority;
 
 /**
@@ -84,19 +81,11 @@ if (STREAMS.length === 0) {
 /** @type {NonNullable<import('k6/options').Options['scenarios']>} */
 const scenarios = {};
 for (const stream of STREAMS) {
-  scenarios[stream.name] = {
-    executor: 'constant-arrival-rate',
-    exec: stream.name,
-    rate: stream.rate,
-    timeUnit: '1s',
-    duration,
-    preAllocatedVUs,
-    maxVUs,
-  };
+  scenarios[stream.name] = { ...constantArrivalScenario(stream.rate, duration, vuPool), exec: stream.name };
 }
 
 /** @type {Thresholds} */
-const thresholds = mergeThresholds(globalThresholds(maxErrorRate), { dropped_iterations: ['count==0'] }, ...STREAMS.map((stream) => stream.thresholds()));
+const thresholds = arrivalThresholds(maxErrorRate, ...STREAMS.map((stream) => stream.thresholds()));
 // A deployment that fails half its requests after the first minute will not recover by
 // itself, so the run stops there instead of soaking for the full duration.
 thresholds.http_req_failed = [...(thresholds.http_req_failed ?? []), { threshold: 'rate<0.5', abortOnFail: true, delayAbortEval: '1m' }];

@@ -27,7 +27,8 @@ import { Rate } from 'k6/metrics';
 
 import { readDuration, readNumber, readTarget } from './lib/config.js';
 import { sendChat } from './lib/requests.js';
-import { SUMMARY_TREND_STATS, globalThresholds, mergeThresholds, readLatencyBudget, requestThresholds, tagSelector } from './lib/thresholds.js';
+import { readVuPool } from './lib/scenarios.js';
+import { SUMMARY_TREND_STATS, arrivalThresholds, readLatencyBudget, requestThresholds, tagSelector } from './lib/thresholds.js';
 
 const target = readTarget(__ENV);
 const promptTokens = readNumber(__ENV, 'PROMPT_TOKENS', { min: 1, integer: true });
@@ -38,8 +39,7 @@ const baseRate = readNumber(__ENV, 'SPIKE_BASE_RATE', { min: 0, integer: true })
 const spikeRate = readNumber(__ENV, 'SPIKE_RATE', { min: 1, integer: true });
 const idleRate = readNumber(__ENV, 'SPIKE_IDLE_RATE', { min: 0, integer: true });
 const spikeRamp = readDuration(__ENV, 'SPIKE_RAMP');
-const preAllocatedVUs = readNumber(__ENV, 'PRE_ALLOCATED_VUS', { min: 1, integer: true });
-const maxVUs = readNumber(__ENV, 'MAX_VUS', { min: preAllocatedVUs, integer: true });
+const vuPool = readVuPool(__ENV);
 
 // The sheddable stream exists only when its priority differs from the main one.
 const sendsSheddable = sheddableShare > 0 && target.priority !== 'sheddable';
@@ -55,8 +55,7 @@ export const options = {
       executor: 'ramping-arrival-rate',
       startRate: baseRate,
       timeUnit: '1s',
-      preAllocatedVUs,
-      maxVUs,
+      ...vuPool,
       stages: [
         { duration: readDuration(__ENV, 'SPIKE_WARMUP'), target: baseRate },
         { duration: spikeRamp, target: spikeRate },
@@ -66,9 +65,8 @@ export const options = {
       ],
     },
   },
-  thresholds: mergeThresholds(
-    globalThresholds(maxErrorRate),
-    { dropped_iterations: ['count==0'] },
+  thresholds: arrivalThresholds(
+    maxErrorRate,
     requestThresholds(
       { model: target.chatModel, protocol: 'openai', operation: 'chat', priority: target.priority },
       readLatencyBudget(__ENV, 'chat'),

@@ -18,30 +18,22 @@
 
 import { readDuration, readNumber, readTarget } from './lib/config.js';
 import { sendStreamingChat } from './lib/requests.js';
-import { SUMMARY_TREND_STATS, globalThresholds, mergeThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
+import { constantArrivalScenario, readVuPool } from './lib/scenarios.js';
+import { SUMMARY_TREND_STATS, arrivalThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
 
 const target = readTarget(__ENV);
 const promptTokens = readNumber(__ENV, 'PROMPT_TOKENS', { min: 1, integer: true });
 const maxTokens = readNumber(__ENV, 'MAX_TOKENS', { min: 1, integer: true });
 const maxErrorRate = readNumber(__ENV, 'MAX_ERROR_RATE', { min: 0, max: 1 });
-const preAllocatedVUs = readNumber(__ENV, 'PRE_ALLOCATED_VUS', { min: 1, integer: true });
-const maxVUs = readNumber(__ENV, 'MAX_VUS', { min: preAllocatedVUs, integer: true });
+const vuPool = readVuPool(__ENV);
 
 /** @type {import('k6/options').Options} */
 export const options = {
   scenarios: {
-    stream: {
-      executor: 'constant-arrival-rate',
-      rate: readNumber(__ENV, 'STREAM_RATE', { min: 1, integer: true }),
-      timeUnit: '1s',
-      duration: readDuration(__ENV, 'STREAM_DURATION'),
-      preAllocatedVUs,
-      maxVUs,
-    },
+    stream: constantArrivalScenario(readNumber(__ENV, 'STREAM_RATE', { min: 1, integer: true }), readDuration(__ENV, 'STREAM_DURATION'), vuPool),
   },
-  thresholds: mergeThresholds(
-    globalThresholds(maxErrorRate),
-    { dropped_iterations: ['count==0'] },
+  thresholds: arrivalThresholds(
+    maxErrorRate,
     requestThresholds(
       { model: target.chatModel, protocol: 'openai', operation: 'chat_stream', priority: target.priority },
       readLatencyBudget(__ENV, 'chat_stream'),

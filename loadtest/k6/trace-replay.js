@@ -32,15 +32,15 @@ import exec from 'k6/execution';
 
 import { readNumber, readString, readTarget } from './lib/config.js';
 import { sendChat } from './lib/requests.js';
-import { SUMMARY_TREND_STATS, globalThresholds, mergeThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
+import { readVuPool } from './lib/scenarios.js';
+import { SUMMARY_TREND_STATS, arrivalThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
 import { buildArrivalPlan, countPerBucket, parseTrace, selectWindow } from './lib/trace.js';
 
 /** @typedef {import('./lib/trace.js').TraceRow} TraceRow */
 
 const target = readTarget(__ENV);
 const maxErrorRate = readNumber(__ENV, 'MAX_ERROR_RATE', { min: 0, max: 1 });
-const preAllocatedVUs = readNumber(__ENV, 'PRE_ALLOCATED_VUS', { min: 1, integer: true });
-const maxVUs = readNumber(__ENV, 'MAX_VUS', { min: preAllocatedVUs, integer: true });
+const vuPool = readVuPool(__ENV);
 const traceFile = readString(__ENV, 'TRACE_FILE');
 if (traceFile === '') {
   throw new Error('TRACE_FILE is not set: pass the absolute path of an Azure LLM inference trace CSV, e.g. -e TRACE_FILE=/data/AzureLLMInferenceTrace_conv.csv');
@@ -74,15 +74,13 @@ export const options = {
       startRate: plan.startRate,
       timeUnit: plan.timeUnit,
       stages: plan.stages,
-      preAllocatedVUs,
-      maxVUs,
+      ...vuPool,
     },
   },
-  thresholds: mergeThresholds(
-    globalThresholds(maxErrorRate),
-    // A dropped iteration is a trace request that was never sent, so the replay would no
-    // longer match the trace.
-    { dropped_iterations: ['count==0'] },
+  // arrivalThresholds fails the run on any dropped iteration: that is a trace request that
+  // was never sent, so the replay would no longer match the trace.
+  thresholds: arrivalThresholds(
+    maxErrorRate,
     requestThresholds(
       { model: target.chatModel, protocol: 'openai', operation: 'chat', priority: target.priority },
       readLatencyBudget(__ENV, 'trace'),

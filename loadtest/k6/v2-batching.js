@@ -20,31 +20,23 @@
 
 import { readDuration, readNumber, readString, readTarget } from './lib/config.js';
 import { resolveV2InputSpecs, sendV2Infer } from './lib/requests.js';
-import { SUMMARY_TREND_STATS, globalThresholds, mergeThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
+import { constantArrivalScenario, readVuPool } from './lib/scenarios.js';
+import { SUMMARY_TREND_STATS, arrivalThresholds, readLatencyBudget, requestThresholds } from './lib/thresholds.js';
 
 /** @typedef {import('./lib/payloads.js').V2InputSpec} V2InputSpec */
 
 const target = readTarget(__ENV);
 const rows = readNumber(__ENV, 'V2_ROWS', { min: 1, integer: true });
 const maxErrorRate = readNumber(__ENV, 'MAX_ERROR_RATE', { min: 0, max: 1 });
-const preAllocatedVUs = readNumber(__ENV, 'PRE_ALLOCATED_VUS', { min: 1, integer: true });
-const maxVUs = readNumber(__ENV, 'MAX_VUS', { min: preAllocatedVUs, integer: true });
+const vuPool = readVuPool(__ENV);
 
 /** @type {import('k6/options').Options} */
 export const options = {
   scenarios: {
-    infer: {
-      executor: 'constant-arrival-rate',
-      rate: readNumber(__ENV, 'V2_RATE', { min: 1, integer: true }),
-      timeUnit: '1s',
-      duration: readDuration(__ENV, 'V2_DURATION'),
-      preAllocatedVUs,
-      maxVUs,
-    },
+    infer: constantArrivalScenario(readNumber(__ENV, 'V2_RATE', { min: 1, integer: true }), readDuration(__ENV, 'V2_DURATION'), vuPool),
   },
-  thresholds: mergeThresholds(
-    globalThresholds(maxErrorRate),
-    { dropped_iterations: ['count==0'] },
+  thresholds: arrivalThresholds(
+    maxErrorRate,
     requestThresholds(
       { model: target.v2Model, protocol: 'v2', operation: 'infer', priority: target.priority },
       readLatencyBudget(__ENV, 'infer'),

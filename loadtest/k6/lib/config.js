@@ -194,6 +194,29 @@ export function readTarget(env) {
 }
 
 /**
+ * Sizes of the requests that the mixed scripts (smoke, soak) send.
+ * @typedef {object} RequestSizes
+ * @property {number} promptTokens Prompt length of chat requests.
+ * @property {number} maxTokens max_tokens of chat requests.
+ * @property {number} embeddingInputs Inputs per embeddings request.
+ * @property {number} v2Rows Rows per V2 infer request.
+ */
+
+/**
+ * Reads PROMPT_TOKENS, MAX_TOKENS, EMBEDDING_INPUTS and V2_ROWS.
+ * @param {Environment} env
+ * @returns {RequestSizes}
+ */
+export function readRequestSizes(env) {
+  return {
+    promptTokens: readNumber(env, 'PROMPT_TOKENS', { min: 1, integer: true }),
+    maxTokens: readNumber(env, 'MAX_TOKENS', { min: 1, integer: true }),
+    embeddingInputs: readNumber(env, 'EMBEDDING_INPUTS', { min: 1, integer: true }),
+    v2Rows: readNumber(env, 'V2_ROWS', { min: 1, integer: true }),
+  };
+}
+
+/**
  * Reads an x-priority class.
  * @param {Environment} env
  * @param {SettingName} name

@@ -58,20 +58,8 @@ const CLIENT_TIMEOUT_SLACK_MS = 5000;
  * @returns {Response}
  */
 export function sendChat(target, options) {
-  const priority = options.priority ?? target.priority;
-  const tags = requestTags(target.chatModel, 'openai', 'chat', priority);
-  const requestId = nextRequestId('chat');
-  const body = chatBody({
-    model: target.chatModel,
-    promptTokens: options.promptTokens,
-    maxTokens: options.maxTokens,
-    stream: false,
-    seed: exec.vu.iterationInScenario,
-  });
-
-  const response = http.post(`${target.baseUrl}/v1/chat/completions`, JSON.stringify(body), requestParams(target, tags, requestId, options.allowShed === true));
-  if (options.allowShed === true && response.status === 429) {
-    checkShed(response, tags);
+  const { response, tags, requestId, shed } = postChat(target, options, 'chat');
+  if (shed) {
     return response;
   }
 
@@ -103,20 +91,8 @@ export function sendChat(target, options) {
  * @returns {Response}
  */
 export function sendStreamingChat(target, options) {
-  const priority = options.priority ?? target.priority;
-  const tags = requestTags(target.chatModel, 'openai', 'chat_stream', priority);
-  const requestId = nextRequestId('chat_stream');
-  const body = chatBody({
-    model: target.chatModel,
-    promptTokens: options.promptTokens,
-    maxTokens: options.maxTokens,
-    stream: true,
-    seed: exec.vu.iterationInScenario,
-  });
-
-  const response = http.post(`${target.baseUrl}/v1/chat/completions`, JSON.stringify(body), requestParams(target, tags, requestId, options.allowShed === true));
-  if (options.allowShed === true && response.status === 429) {
-    checkShed(response, tags);
+  const { response, tags, requestId, shed } = postChat(target, options, 'chat_stream');
+  if (shed) {
     return response;
   }
 
@@ -145,14 +121,10 @@ export function sendStreamingChat(target, options) {
  * @returns {Response}
  */
 export function sendEmbeddings(target, count, options = {}) {
-  const priority = options.priority ?? target.priority;
-  const tags = requestTags(target.embeddingsModel, 'openai', 'embeddings', priority);
-  const requestId = nextRequestId('embeddings');
+  const { tags, requestId } = startRequest(target, target.embeddingsModel, 'openai', 'embeddings', options.priority);
   const body = embeddingsBody(target.embeddingsModel, count, exec.vu.iterationInScenario);
-
-  const response = http.post(`${target.baseUrl}/v1/embeddings`, JSON.stringify(body), requestParams(target, tags, requestId, options.allowShed === true));
-  if (options.allowShed === true && response.status === 429) {
-    checkShed(response, tags);
+  const { response, shed } = postJson(target, `${target.baseUrl}/v1/embeddings`, body, tags, requestId, options.allowShed === true);
+  if (shed) {
     return response;
   }
 
@@ -179,15 +151,11 @@ export function sendEmbeddings(target, count, options = {}) {
  * @returns {Response}
  */
 export function sendV2Infer(target, specs, rows, options = {}) {
-  const priority = options.priority ?? target.priority;
-  const tags = requestTags(target.v2Model, 'v2', 'infer', priority);
-  const requestId = nextRequestId('infer');
+  const { tags, requestId } = startRequest(target, target.v2Model, 'v2', 'infer', options.priority);
   const body = v2InferBody(specs, rows, requestId, exec.vu.iterationInScenario);
-
   const url = `${target.baseUrl}/v2/models/${encodeURIComponent(target.v2Model)}/infer`;
-  const response = http.post(url, JSON.stringify(body), requestParams(target, tags, requestId, options.allowShed === true));
-  if (options.allowShed === true && response.status === 429) {
-    checkShed(response, tags);
+  const { response, shed } = postJson(target, url, body, tags, requestId, options.allowShed === true);
+  if (shed) {
     return response;
   }
 
@@ -276,6 +244,64 @@ export function resolveV2InputSpecs(target, inputsOverride) {
   }
   const metadata = parseJson(response.body);
   return parseV2InputSpecs(isObject(metadata) ? metadata.inputs : undefined, `GET ${url} inputs`);
+}
+
+/**
+ * Builds the tags and the request id of one call. The operation tag doubles as the
+ * request id's suffix.
+ * @param {Target} target
+ * @param {string} model
+ * @param {'openai' | 'v2'} protocol
+ * @param {'chat' | 'chat_stream' | 'embeddings' | 'infer'} operation
+ * @param {Priority | undefined} priority Overrides the target's x-priority when set.
+ * @returns {{tags: {[name: string]: string}, requestId: string}}
+ */
+function startRequest(target, model, protocol, operation, priority) {
+  return {
+    tags: requestTags(model, protocol, operation, priority ?? target.priority),
+    requestId: nextRequestId(operation),
+  };
+}
+
+/**
+ * Posts a JSON body with the gateway's request headers. With allowShed, a 429 is checked
+ * as a shed response and reported through `shed`, so the caller skips its success checks.
+ * @param {Target} target
+ * @param {string} url
+ * @param {unknown} body
+ * @param {{[name: string]: string}} tags
+ * @param {string} requestId
+ * @param {boolean} allowShed
+ * @returns {{response: Response, shed: boolean}}
+ */
+function postJson(target, url, body, tags, requestId, allowShed) {
+  const response = http.post(url, JSON.stringify(body), requestParams(target, tags, requestId, allowShed));
+  const shed = allowShed && response.status === 429;
+  if (shed) {
+    checkShed(response, tags);
+  }
+  return { response, shed };
+}
+
+/**
+ * Posts a chat completion, streaming when the operation is chat_stream. Both chat calls
+ * send the same body apart from `stream`, so only their checks differ.
+ * @param {Target} target
+ * @param {ChatOptions} options
+ * @param {'chat' | 'chat_stream'} operation
+ * @returns {{response: Response, tags: {[name: string]: string}, requestId: string, shed: boolean}}
+ */
+function postChat(target, options, operation) {
+  const { tags, requestId } = startRequest(target, target.chatModel, 'openai', operation, options.priority);
+  const body = chatBody({
+    model: target.chatModel,
+    promptTokens: options.promptTokens,
+    maxTokens: options.maxTokens,
+    stream: operation === 'chat_stream',
+    seed: exec.vu.iterationInScenario,
+  });
+  const { response, shed } = postJson(target, `${target.baseUrl}/v1/chat/completions`, body, tags, requestId, options.allowShed === true);
+  return { response, tags, requestId, shed };
 }
 
 /**

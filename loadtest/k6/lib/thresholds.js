@@ -121,6 +121,19 @@ export function globalThresholds(maxErrorRate) {
 }
 
 /**
+ * Builds the thresholds of an arrival-rate script: the whole-run thresholds, no dropped
+ * iterations, and the given per-stream tables. An iteration that k6 could not start for
+ * lack of a free VU is a request the plan called for and never sent, so the measured rate
+ * would be lower than the planned one.
+ * @param {number} maxErrorRate
+ * @param {...Thresholds} tables
+ * @returns {Thresholds}
+ */
+export function arrivalThresholds(maxErrorRate, ...tables) {
+  return mergeThresholds(globalThresholds(maxErrorRate), { dropped_iterations: ['count==0'] }, ...tables);
+}
+
+/**
  * Merges threshold tables. A key present in more than one table is a programming error,
  * because k6 would keep only the last definition.
  * @param {...Thresholds} tables
