@@ -46,6 +46,7 @@ export interface SearchResult {
   theoretical: number;
   best: ProbeResult | undefined;
   probes: ProbeResult[];
+  endedBy: SearchEnd;
 }
 
 export interface BatchingResult {
@@ -98,12 +99,13 @@ export async function searchRate(
   theoretical: number,
   maxProbes: number,
   probe: (rate: number) => Promise<ProbeResult>,
-): Promise<{ best: ProbeResult | undefined; probes: ProbeResult[] }> {
+): Promise<{ best: ProbeResult | undefined; probes: ProbeResult[]; endedBy: SearchEnd }> {
   const ceiling = theoretical * 1.25;
   const probes: ProbeResult[] = [];
   let best: ProbeResult | undefined;
   let lowestFail = Number.POSITIVE_INFINITY;
   let rate = theoretical * 0.5;
+  let endedBy: SearchEnd | undefined;
   while (probes.length < maxProbes) {
     const result = await probe(rate);
     probes.push(result);
@@ -111,15 +113,35 @@ export async function searchRate(
     if (!result.passed) lowestFail = Math.min(lowestFail, rate);
     const low = best?.offeredRate ?? 0;
     if (Number.isFinite(lowestFail)) {
-      if (lowestFail - low <= SEARCH_RESOLUTION * Math.max(low, 1)) break;
+      if (lowestFail - low <= SEARCH_RESOLUTION * Math.max(low, 1)) {
+        endedBy = 'converged';
+        break;
+      }
       rate = (low + lowestFail) / 2;
     } else {
-      if (rate >= ceiling) break;
+      if (rate >= ceiling) {
+        endedBy = 'ceiling';
+        break;
+      }
       rate = Math.min(ceiling, rate * 2);
     }
   }
-  return { best, probes };
+  endedBy ??= Number.isFinite(lowestFail) ? 'max-probes' : 'max-probes-before-failure';
+  return { best, probes, endedBy };
 }
+
+/**
+ * Why a rate search stopped: bracketed to the resolution, passed at the ceiling, or ran out of
+ * probes, before or after a probe failed. Before a failure, the best rate is only a lower bound.
+ */
+export type SearchEnd = 'converged' | 'ceiling' | 'max-probes' | 'max-probes-before-failure';
+
+const SEARCH_END_TEXT: Record<SearchEnd, string> = {
+  converged: 'converged',
+  ceiling: 'passed at 1.25x theoretical',
+  'max-probes': '--max-probes reached before converging',
+  'max-probes-before-failure': '--max-probes reached before any probe failed (best rate is a lower bound)',
+};
 
 /** p99 over all sent requests, placing failures above every success (Infinity when they exceed 1%). */
 export function p99CountingFailures(result: FixedRateResult): number {
@@ -187,8 +209,8 @@ async function searchConfiguration(
       );
       return outcome;
     };
-    const { best, probes } = await searchRate(theoretical, options.maxProbes, probe);
-    return { label, maxBatchSize, theoretical, best, probes };
+    const { best, probes, endedBy } = await searchRate(theoretical, options.maxProbes, probe);
+    return { label, maxBatchSize, theoretical, best, probes, endedBy };
   } finally {
     await agent.close();
     await gateway.stop();
@@ -209,9 +231,10 @@ function summarize(options: BatchingOptions, batched: SearchResult, unbatched: S
     formatMs(search.best?.p99Ms ?? Number.NaN),
     (search.best?.meanRowsPerExecution ?? Number.NaN).toFixed(1),
     String(search.probes.length),
+    SEARCH_END_TEXT[search.endedBy],
   ];
   const table = formatTable(
-    ['configuration', 'theoretical/s', 'best rate/s', 'goodput/s', 'of theor.', 'p50 ms', 'p99 ms', 'rows/exec', 'probes'],
+    ['configuration', 'theoretical/s', 'best rate/s', 'goodput/s', 'of theor.', 'p50 ms', 'p99 ms', 'rows/exec', 'probes', 'search'],
     [row(batched), row(unbatched)],
   );
   const targets = formatTable(

@@ -1,14 +1,15 @@
 // `npm run bench -- [overhead|batching|soak|all] [flags]`: starts simulated replicas and the
 // gateway on loopback, drives them, and prints tables with the machine, command and date.
 // With no subcommand it runs overhead and batching. Exit status: 0 when every run finished
-// (targets missed are reported, not fatal), 1 when a run failed, 2 for bad arguments.
+// (targets missed are reported, not fatal: figures from a shared machine are reports), 1 when
+// a run failed, 2 for bad arguments, 130 after SIGINT or SIGTERM.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { systemClock } from '../../shared/src/clock.ts';
 import { runBatchingBenchmark } from './batching.ts';
-import { parseNumberFlag, REPOSITORY_ROOT, runEntryPoint, UsageError } from './cli-support.ts';
+import { joinNegativeValues, parseNumberFlag, runEntryPoint, UsageError, valueFlagsOf } from './cli-support.ts';
 import { runOverheadBenchmark } from './overhead.ts';
 import { stopTrackedChildren } from './processes.ts';
 import { runHeader } from './report.ts';
@@ -39,8 +40,67 @@ const DEFAULTS = {
   abortFraction: 0.1,
   resetRate: 0.02,
   idleSeconds: 10,
-  chart: path.join('docs', 'soak.svg'),
 } as const;
+
+/** Default chart file: in the directory npm was run from, named after the start time, so no run overwrites a committed chart. */
+function defaultChartName(wallMs: number): string {
+  return `soak-${new Date(wallMs).toISOString().slice(0, 19).replace(/:/g, '-')}Z.svg`;
+}
+
+type Benchmark = 'overhead' | 'batching' | 'soak';
+
+const OPTIONS = {
+  rate: { type: 'string' },
+  rounds: { type: 'string' },
+  'round-seconds': { type: 'string' },
+  'warmup-seconds': { type: 'string' },
+  concurrency: { type: 'string' },
+  'throughput-rounds': { type: 'string' },
+  'throughput-seconds': { type: 'string' },
+  replicas: { type: 'string' },
+  'max-batch-size': { type: 'string' },
+  'exec-base-ms': { type: 'string' },
+  'exec-per-item-ms': { type: 'string' },
+  'p99-bound-ms': { type: 'string' },
+  'probe-seconds': { type: 'string' },
+  'max-probes': { type: 'string' },
+  minutes: { type: 'string' },
+  'soak-rate': { type: 'string' },
+  'sample-seconds': { type: 'string' },
+  'abort-fraction': { type: 'string' },
+  'reset-rate': { type: 'string' },
+  'warmup-minutes': { type: 'string' },
+  'idle-seconds': { type: 'string' },
+  chart: { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+// The benchmark each flag configures; a flag given for a benchmark that does not run is
+// rejected, since it would be ignored silently.
+const FLAG_OWNER: Record<Exclude<keyof typeof OPTIONS, 'help'>, Benchmark> = {
+  rate: 'overhead',
+  rounds: 'overhead',
+  'round-seconds': 'overhead',
+  'warmup-seconds': 'overhead',
+  concurrency: 'overhead',
+  'throughput-rounds': 'overhead',
+  'throughput-seconds': 'overhead',
+  replicas: 'batching',
+  'max-batch-size': 'batching',
+  'exec-base-ms': 'batching',
+  'exec-per-item-ms': 'batching',
+  'p99-bound-ms': 'batching',
+  'probe-seconds': 'batching',
+  'max-probes': 'batching',
+  minutes: 'soak',
+  'soak-rate': 'soak',
+  'sample-seconds': 'soak',
+  'abort-fraction': 'soak',
+  'reset-rate': 'soak',
+  'warmup-minutes': 'soak',
+  'idle-seconds': 'soak',
+  chart: 'soak',
+};
 
 const USAGE = `Usage: npm run bench -- [overhead|batching|soak|all] [flags]
 
@@ -73,38 +133,16 @@ soak: the gateway demo under mixed traffic, sampled every few seconds
   --reset-rate F          share of requests one chat replica resets (default ${DEFAULTS.resetRate})
   --warmup-minutes N      minutes left out of the memory-growth fit (default: a fifth of --minutes, at most 2)
   --idle-seconds N        idle time before the final descriptor count (default ${DEFAULTS.idleSeconds})
-  --chart FILE            SVG chart path, relative to the repository root (default ${DEFAULTS.chart})
+  --chart FILE            SVG chart path, relative to the directory npm was run from
+                          (default soak-<UTC start time>.svg there)
 
   --help                  print this text
 `;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
-    options: {
-      rate: { type: 'string' },
-      rounds: { type: 'string' },
-      'round-seconds': { type: 'string' },
-      'warmup-seconds': { type: 'string' },
-      concurrency: { type: 'string' },
-      'throughput-rounds': { type: 'string' },
-      'throughput-seconds': { type: 'string' },
-      replicas: { type: 'string' },
-      'max-batch-size': { type: 'string' },
-      'exec-base-ms': { type: 'string' },
-      'exec-per-item-ms': { type: 'string' },
-      'p99-bound-ms': { type: 'string' },
-      'probe-seconds': { type: 'string' },
-      'max-probes': { type: 'string' },
-      minutes: { type: 'string' },
-      'soak-rate': { type: 'string' },
-      'sample-seconds': { type: 'string' },
-      'abort-fraction': { type: 'string' },
-      'reset-rate': { type: 'string' },
-      'warmup-minutes': { type: 'string' },
-      'idle-seconds': { type: 'string' },
-      chart: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
+    args: joinNegativeValues(process.argv.slice(2), valueFlagsOf(OPTIONS)),
+    options: OPTIONS,
     strict: true,
     allowPositionals: true,
   });
@@ -122,6 +160,12 @@ async function main(): Promise<number> {
     batching: subcommand === 'default' || subcommand === 'batching' || subcommand === 'all',
     soak: subcommand === 'soak' || subcommand === 'all',
   };
+  const chosen = subcommand === 'default' ? 'overhead and batching (the default)' : subcommand;
+  for (const [flag, owner] of Object.entries(FLAG_OWNER)) {
+    if (values[flag as keyof typeof FLAG_OWNER] !== undefined && !runs[owner]) {
+      throw new UsageError(`--${flag}: belongs to the ${owner} benchmark and does not apply to ${chosen}; run npm run bench -- ${owner} --${flag} ... or drop the flag`);
+    }
+  }
 
   const int = (flag: string, value: string | undefined, fallback: number, max: number): number =>
     parseNumberFlag(value, flag, fallback, { min: 1, max, integer: true });
@@ -155,7 +199,7 @@ async function main(): Promise<number> {
     resetRate: num('--reset-rate', values['reset-rate'], DEFAULTS.resetRate, 0, 1),
     warmupMinutes: num('--warmup-minutes', values['warmup-minutes'], Math.min(2, minutes / 5), 0, minutes),
     idleSeconds: num('--idle-seconds', values['idle-seconds'], DEFAULTS.idleSeconds, 0, 3600),
-    chartPath: path.resolve(REPOSITORY_ROOT, values.chart ?? DEFAULTS.chart),
+    chartPath: path.resolve(process.env.INIT_CWD ?? process.cwd(), values.chart ?? defaultChartName(systemClock.wallNow())),
   };
 
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd();
@@ -165,6 +209,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${line}\n`);
   };
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'infergate-bench-'));
+  activeWorkDir = workDir;
   let failed = false;
   try {
     if (runs.overhead) {
@@ -188,17 +233,31 @@ async function main(): Promise<number> {
     failed = true;
     process.stderr.write(`bench: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nprocess logs are kept in ${workDir}\n`);
   }
-  if (!failed) await rm(workDir, { recursive: true, force: true });
+  if (!failed) {
+    await rm(workDir, { recursive: true, force: true });
+    activeWorkDir = undefined;
+  }
   return failed ? 1 : 0;
 }
 
-// Ctrl-C or SIGTERM in the middle of a run stops the gateway and replicas it started first.
+// The temporary folder of the run in progress, for the signal handler to remove.
+let activeWorkDir: string | undefined;
+
+// Ctrl-C or SIGTERM in the middle of a run stops the gateway and replicas it started first,
+// then removes the run's temporary folder: an interrupted run's logs are not kept.
 let interrupted = false;
 const onSignal = (signal: NodeJS.Signals): void => {
   if (interrupted) return;
   interrupted = true;
   process.stderr.write(`bench: ${signal} received, stopping the gateway and replicas\n`);
-  stopTrackedChildren(5_000).finally(() => process.exit(130));
+  stopTrackedChildren(5_000)
+    .then(async () => {
+      if (activeWorkDir !== undefined) await rm(activeWorkDir, { recursive: true, force: true });
+    })
+    .catch((error: unknown) => {
+      process.stderr.write(`bench: cleanup after ${signal} failed: ${(error as Error).message}\n`);
+    })
+    .finally(() => process.exit(130));
 };
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);

@@ -125,7 +125,7 @@ export async function runOverheadBenchmark(options: OverheadOptions): Promise<Ov
 
     const ratios: number[] = [];
     const throughputs: Record<'direct' | 'gateway', number[]> = { direct: [], gateway: [] };
-    let throughputFailures = 0;
+    const throughputFailures: Record<'direct' | 'gateway', number> = { direct: 0, gateway: 0 };
     for (let round = 0; round < options.throughputRounds; round++) {
       const order: Array<'direct' | 'gateway'> = round % 2 === 0 ? ['direct', 'gateway'] : ['gateway', 'direct'];
       const pair: Partial<Record<'direct' | 'gateway', number>> = {};
@@ -139,7 +139,7 @@ export async function runOverheadBenchmark(options: OverheadOptions): Promise<Ov
           maxRequests: options.throughputSeconds * 200_000,
           makeRequest,
         });
-        throughputFailures += result.tally.sent - result.tally.succeeded;
+        throughputFailures[target] += result.tally.sent - result.tally.succeeded;
         pair[target] = result.throughput;
         throughputs[target].push(result.throughput);
         options.log(`overhead: throughput round ${round + 1}/${options.throughputRounds} ${target}: ${result.throughput.toFixed(0)} requests/s`);
@@ -161,7 +161,7 @@ function summarize(
   ratios: number[],
   throughputs: Record<'direct' | 'gateway', number[]>,
   cpuMsPerRequest: number,
-  throughputFailures: number,
+  throughputFailures: Record<'direct' | 'gateway', number>,
 ): OverheadResult {
   const direct = rounds.filter((round) => round.target === 'direct');
   const gateway = rounds.filter((round) => round.target === 'gateway');
@@ -171,7 +171,9 @@ function summarize(
   const addedP99 = median(direct.map((round, index) => (gateway[index]?.p99 ?? Number.NaN) - round.p99));
   const throughputRatio = median(ratios);
   const latencyFailures = rounds.reduce((sum, round) => sum + round.failures + round.skipped, 0);
-  const failures = latencyFailures + throughputFailures;
+  const failures = latencyFailures + throughputFailures.direct + throughputFailures.gateway;
+  const failed = (target: LatencyRound[]): number => target.reduce((sum, round) => sum + round.failures, 0);
+  const skipped = (target: LatencyRound[]): number => target.reduce((sum, round) => sum + round.skipped, 0);
 
   const latencyTable = formatTable(
     [`open loop at ${options.rate} requests/s, ${options.rounds} rounds of ${options.roundSeconds} s`, 'direct', 'gateway', 'added', 'target', 'verdict'],
@@ -179,8 +181,8 @@ function summarize(
       ['p50 latency (ms, median over rounds)', formatMs(median(direct.map((r) => r.p50))), formatMs(median(gateway.map((r) => r.p50))), formatMs(addedP50), `< ${TARGET_ADDED_P50_MS}`, verdict(addedP50 < TARGET_ADDED_P50_MS)],
       ['p99 latency (ms, median over rounds)', formatMs(median(direct.map((r) => r.p99))), formatMs(median(gateway.map((r) => r.p99))), formatMs(addedP99), `< ${TARGET_ADDED_P99_MS}`, verdict(addedP99 < TARGET_ADDED_P99_MS)],
       ['goodput (requests/s, median)', median(direct.map((r) => r.goodput)).toFixed(0), median(gateway.map((r) => r.goodput)).toFixed(0), '', '', ''],
-      ['failed requests (all rounds)', String(direct.reduce((s, r) => s + r.failures, 0)), String(gateway.reduce((s, r) => s + r.failures, 0)), '', '0', ''],
-      ['skipped at the in-flight bound (all rounds)', String(direct.reduce((s, r) => s + r.skipped, 0)), String(gateway.reduce((s, r) => s + r.skipped, 0)), '', '0', verdict(latencyFailures === 0)],
+      ['failed requests (all rounds)', String(failed(direct)), String(failed(gateway)), '', '0', verdict(failed(direct) + failed(gateway) === 0)],
+      ['skipped at the in-flight bound (all rounds)', String(skipped(direct)), String(skipped(gateway)), '', '0', verdict(skipped(direct) + skipped(gateway) === 0)],
     ],
   );
   const throughputTable = formatTable(
@@ -195,7 +197,7 @@ function summarize(
         verdict(throughputRatio >= TARGET_THROUGHPUT_RATIO),
       ],
       ['per-round ratios', '', '', ratios.map(formatRatio).join(' '), '', ''],
-      ['failed requests (all rounds)', '', '', String(throughputFailures), '0', verdict(throughputFailures === 0)],
+      ['failed requests (all rounds)', String(throughputFailures.direct), String(throughputFailures.gateway), '', '0', verdict(throughputFailures.direct + throughputFailures.gateway === 0)],
     ],
   );
   const cpuLine = `gateway CPU per request: ${formatMs(cpuMsPerRequest)} ms (user + system from /proc over the latency rounds, ${formatPercent((cpuMsPerRequest * options.rate) / 1000)} of one core at ${options.rate} requests/s)`;

@@ -1,13 +1,15 @@
 // `npm run replay`: replays an Azure LLM inference trace against the gateway (or any
 // OpenAI-compatible server on loopback) and prints the accounting and latency percentiles.
-// Exit status: 0 when every request got a response, 1 when any got none, 2 for bad arguments.
+// Exit status: 0 when every request got exactly one response (and, with --min-success-ratio,
+// enough of them succeeded), 1 when any got none, the ratio was missed or the server could not
+// be reached, 2 for bad arguments or a file that is not a trace, 130 after SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { request } from 'undici';
 import { systemClock } from '../../shared/src/clock.ts';
-import { parseLoopbackUrl, parseNumberFlag, resolveInputPath, runEntryPoint, UsageError } from './cli-support.ts';
+import { joinNegativeValues, parseLoopbackUrl, parseNumberFlag, resolveInputPath, RunFailure, runEntryPoint, UsageError, valueFlagsOf } from './cli-support.ts';
 import { formatTable, formatTally, runHeader } from './report.ts';
-import { runReplay, type ReplayProgress } from './replay-run.ts';
+import { runReplay, verdictLines, type ReplayProgress } from './replay-run.ts';
 import { loadTrace, scheduleRows, selectWindow } from './trace.ts';
 
 // Defaults of every flag, in one place.
@@ -28,7 +30,28 @@ const DEFAULTS = {
   maxPromptTokens: 6144,
   timeoutMs: 120_000,
   drainSeconds: 120,
+  // 0 turns the gate off: the run passes on the exactly-one accounting alone.
+  minSuccessRatio: 0,
 } as const;
+
+const OPTIONS = {
+  trace: { type: 'string' },
+  url: { type: 'string' },
+  model: { type: 'string' },
+  speed: { type: 'string' },
+  minutes: { type: 'string' },
+  'start-minute': { type: 'string' },
+  stream: { type: 'boolean', default: false },
+  'max-in-flight': { type: 'string' },
+  overflow: { type: 'string' },
+  'max-prompt-tokens': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'drain-seconds': { type: 'string' },
+  'min-success-ratio': { type: 'string' },
+  'no-progress': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+
 
 const USAGE = `Usage: npm run replay -- --trace FILE [options]
 
@@ -50,28 +73,16 @@ open-loop stream of chat completion requests against a server on this machine.
   --timeout-ms N          per-request limit for headers and between body chunks (default ${DEFAULTS.timeoutMs})
   --drain-seconds N       after the last planned send, wait at most N seconds for answers;
                           the hard wall-clock cap is window / speed + N (default ${DEFAULTS.drainSeconds})
+  --min-success-ratio R   exit 1 when fewer than R (0 to 1) of the sent requests succeeded
+                          (2xx, complete, own x-request-id); default ${DEFAULTS.minSuccessRatio}, no gate
   --no-progress           no progress bar even when stderr is a terminal
   --help                  print this text
 `;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: {
-      trace: { type: 'string' },
-      url: { type: 'string' },
-      model: { type: 'string' },
-      speed: { type: 'string' },
-      minutes: { type: 'string' },
-      'start-minute': { type: 'string' },
-      stream: { type: 'boolean', default: false },
-      'max-in-flight': { type: 'string' },
-      overflow: { type: 'string' },
-      'max-prompt-tokens': { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      'drain-seconds': { type: 'string' },
-      'no-progress': { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
+    args: joinNegativeValues(process.argv.slice(2), valueFlagsOf(OPTIONS)),
+    options: OPTIONS,
     strict: true,
     allowPositionals: false,
   });
@@ -91,8 +102,15 @@ async function main(): Promise<number> {
   const drainSeconds = parseNumberFlag(values['drain-seconds'], '--drain-seconds', DEFAULTS.drainSeconds, { min: 0, max: 3_600 });
   const overflow = values.overflow ?? DEFAULTS.overflow;
   if (overflow !== 'skip' && overflow !== 'wait') throw new UsageError(`--overflow: invalid value ${JSON.stringify(overflow)}; expected skip or wait`);
+  const minSuccessRatio = parseNumberFlag(values['min-success-ratio'], '--min-success-ratio', DEFAULTS.minSuccessRatio, { min: 0, max: 1 });
 
-  const trace = await loadTrace(tracePath);
+  let trace: Awaited<ReturnType<typeof loadTrace>>;
+  try {
+    trace = await loadTrace(tracePath);
+  } catch (error) {
+    // A file that is not a trace is a bad argument; the parser's message names the line and value.
+    throw new UsageError(`--trace: ${(error as Error).message}`, { cause: error });
+  }
   const rows = scheduleRows(selectWindow(trace.rows, { startMinute, minutes }), speed);
   if (rows.length === 0) throw new UsageError(`--start-minute/--minutes: the window from minute ${startMinute} for ${minutes} min contains no rows of ${tracePath}; choose an earlier start`);
   const model = values.model ?? (await discoverChatModel(baseUrl));
@@ -108,6 +126,15 @@ async function main(): Promise<number> {
   process.stdout.write(`target:  ${baseUrl} model ${model}, ${values.stream ? 'streaming' : 'non-streaming'}, max in flight ${maxInFlight} (${overflow})\n\n`);
 
   const bar = process.stderr.isTTY && !values['no-progress'] ? createBar(rows.length) : undefined;
+  // The first SIGINT or SIGTERM stops the run and keeps the report of what was sent. The
+  // handlers are removed afterwards, so a second signal during the report ends the process.
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\nreplay: ${signal} received, aborting the outstanding requests and printing the partial report\n`);
+    interrupt.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const result = await runReplay({
     baseUrl,
     model,
@@ -119,8 +146,13 @@ async function main(): Promise<number> {
     requestTimeoutMs: timeoutMs,
     maxWallMs,
     clock: systemClock,
+    interrupt: interrupt.signal,
     onProgress: bar === undefined ? undefined : (progress) => updateBar(bar, progress),
-  }).finally(() => bar?.stop());
+  }).finally(() => {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
 
   const { schedule, tally } = result;
   const sending = formatTable(
@@ -137,18 +169,14 @@ async function main(): Promise<number> {
   );
   process.stdout.write(`${sending}\nmax send lag ${schedule.maxSendLagMs.toFixed(1)} ms, max in flight ${schedule.maxInFlightSeen}, wall time ${(result.wallMs / 1000).toFixed(1)} s${result.hitWallCap ? ' (stopped by the wall-clock cap)' : ''}\n\n`);
   process.stdout.write(`${formatTally(tally)}\n`);
-
-  const unanswered = tally.lost + tally.transportErrors;
-  if (unanswered > 0) {
-    process.stdout.write(`\nFAILED: ${unanswered} of ${tally.sent} requests got no response (${tally.lost} lost, ${tally.transportErrors} transport errors)\n`);
-    return 1;
+  if (result.interrupted) {
+    process.stdout.write(`\nINTERRUPTED: partial report; ${tally.clientAborted} outstanding requests were aborted, ${schedule.notSent} planned requests were not sent\n`);
+    return 130;
   }
-  process.stdout.write(`\nOK: every one of ${tally.sent} requests got exactly one response\n`);
-  const unsent = schedule.skippedInFlight + schedule.notSent;
-  if (unsent > 0) {
-    process.stdout.write(`WARNING: ${unsent} of ${schedule.planned} planned requests were not sent (${schedule.skippedInFlight} at the in-flight limit, ${schedule.notSent} at the wall-clock cap)\n`);
-  }
-  return 0;
+  return verdictLines(tally, schedule, minSuccessRatio).reduce((code, line) => {
+    process.stdout.write(`${line.text}\n`);
+    return Math.max(code, line.exitCode);
+  }, 0);
 }
 
 /** Picks the first model from GET /v1/models whose name does not mark it as an embeddings model. */
@@ -159,7 +187,8 @@ async function discoverChatModel(baseUrl: string): Promise<string> {
     const body = (await response.body.json()) as { data?: Array<{ id?: unknown }> };
     listed = (body.data ?? []).map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
   } catch (error) {
-    throw new UsageError(`--model: not given, and GET ${baseUrl}v1/models failed (${(error as Error).message}); start the server or pass --model`);
+    // The flag is fine; the server is not there: a transport failure, not a usage mistake.
+    throw new RunFailure(`--model: not given, and GET ${baseUrl}v1/models failed (${(error as Error).message}); start the server or pass --model`, { cause: error });
   }
   const chat = listed.find((id) => !/embed/i.test(id)) ?? listed[0];
   if (chat === undefined) throw new UsageError(`--model: not given, and GET ${baseUrl}v1/models listed no models; pass --model`);

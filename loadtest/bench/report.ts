@@ -84,7 +84,7 @@ export function formatTally(snapshot: TallySnapshot): string {
     [
       ['sent', String(snapshot.sent)],
       ['answered (any status)', String(snapshot.answered)],
-      ['  of which succeeded (2xx)', String(snapshot.succeeded)],
+      ['  of which succeeded (2xx, own x-request-id)', String(snapshot.succeeded)],
       ['transport errors', String(snapshot.transportErrors)],
       ['aborted by the client on purpose', String(snapshot.clientAborted)],
       ['lost (no answer)', String(snapshot.lost)],

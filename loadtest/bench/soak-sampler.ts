@@ -42,6 +42,17 @@ export function readMetricValue(text: string, name: string): number {
   return Number.NaN;
 }
 
+/**
+ * Event-loop delay of one scrape window, in ms, from the gauges in seconds. Node's delay
+ * histogram reports max 0 and a p99 of its lowest bucket (about 0.5 us) when it recorded nothing
+ * since the previous scrape, and its percentiles are bucket tops that can exceed the true max:
+ * an empty window gives NaN for both, and p99 is capped at max so max >= p99 holds.
+ */
+export function eventLoopWindow(p99Seconds: number, maxSeconds: number): { p99Ms: number; maxMs: number } {
+  if (!Number.isFinite(maxSeconds) || !Number.isFinite(p99Seconds) || maxSeconds <= 0) return { p99Ms: Number.NaN, maxMs: Number.NaN };
+  return { p99Ms: Math.min(p99Seconds, maxSeconds) * 1000, maxMs: maxSeconds * 1000 };
+}
+
 export class SoakSampler {
   readonly samples: SoakSample[] = [];
   readonly #clock: Clock;
@@ -78,9 +89,12 @@ export class SoakSampler {
     this.#phase = phase;
   }
 
-  /** Takes a sample at once and then every intervalMs until stop(). */
+  /**
+   * Takes a sample every intervalMs until stop(), the first one interval from now: a sample
+   * right after sampleNow() would cover an empty window for both latency and event-loop delay.
+   */
   start(): void {
-    this.#schedule(0);
+    this.#schedule(this.#intervalMs);
   }
 
   /** Stops the periodic samples and waits for one in progress. */
@@ -111,14 +125,15 @@ export class SoakSampler {
     this.#window.reset();
     try {
       const [process, metrics] = await Promise.all([sampleProcess(this.#pid), this.#scrapeMetrics()]);
+      const eventLoop = eventLoopWindow(readMetricValue(metrics, EVENT_LOOP_P99_METRIC), readMetricValue(metrics, EVENT_LOOP_MAX_METRIC));
       this.samples.push({
         elapsedSeconds,
         phase: this.#phase,
         rssMiB: process.rssBytes / 1024 ** 2,
         openFds: process.openFds,
         cpuSeconds: process.cpuSeconds,
-        eventLoopP99Ms: readMetricValue(metrics, EVENT_LOOP_P99_METRIC) * 1000,
-        eventLoopMaxMs: readMetricValue(metrics, EVENT_LOOP_MAX_METRIC) * 1000,
+        eventLoopP99Ms: eventLoop.p99Ms,
+        eventLoopMaxMs: eventLoop.maxMs,
         latencyP50Ms: latency.p50,
         latencyP99Ms: latency.p99,
         succeeded: latency.count,

@@ -66,6 +66,11 @@ const MIX: readonly TrafficKind[] = [
   ...Array<TrafficKind>(3).fill('v2'),
 ];
 const TARGET_RSS_GROWTH_MIB_PER_MINUTE = 1;
+// A least-squares slope over a shorter span after the warm-up mostly measures V8 growing its
+// heap to its working size and garbage-collection timing, not a leak, so it is not judged.
+export const MIN_GROWTH_SPAN_MINUTES = 5;
+// The printed sample table keeps at most about this many rows.
+const MAX_TABLE_ROWS = 30;
 // Descriptors that may differ from the baseline after the idle period: listeners and
 // probe connections open and close on their own schedule.
 const FD_TOLERANCE = 2;
@@ -239,6 +244,7 @@ function summarize(options: SoakOptions, samples: readonly SoakSample[], tally: 
   const steady = samples.filter((sample) => sample.phase === 'load' && sample.elapsedSeconds >= options.warmupMinutes * 60);
   const slopePerSecond = linearSlope(steady.map((sample) => [sample.elapsedSeconds, sample.rssMiB] as const));
   const rssGrowth = slopePerSecond * 60;
+  const growthSpanMinutes = ((steady.at(-1)?.elapsedSeconds ?? 0) - (steady[0]?.elapsedSeconds ?? 0)) / 60;
   // The same fit over the second half of the load shows whether memory settles once V8's heap
   // has grown to its working size, or keeps climbing.
   const loadEnd = steady.at(-1)?.elapsedSeconds ?? 0;
@@ -249,9 +255,10 @@ function summarize(options: SoakOptions, samples: readonly SoakSample[], tally: 
   const loadSamples = samples.filter((sample) => sample.phase === 'load');
   const peakFds = Math.max(...loadSamples.map((sample) => sample.openFds));
 
-  // At most about 30 rows: every k-th sample, plus the first and the last.
-  const step = Math.max(1, Math.ceil(samples.length / 30));
+  // At most about MAX_TABLE_ROWS rows: every k-th sample, plus the first and the last.
+  const step = Math.max(1, Math.ceil(samples.length / MAX_TABLE_ROWS));
   const shown = samples.filter((_, index) => index % step === 0 || index === samples.length - 1);
+  const shownNote = step === 1 ? `all ${samples.length} samples` : `showing every ${step}th of ${samples.length} samples, and the last`;
   const sampleTable = formatTable(
     ['t (s)', 'phase', 'RSS MiB', 'fds', 'loop p99 ms', 'loop max ms', 'ok/interval', 'p50 ms', 'p99 ms'],
     shown.map((sample) => [
@@ -269,22 +276,27 @@ function summarize(options: SoakOptions, samples: readonly SoakSample[], tally: 
   const checks = formatTable(
     ['check', 'measured', 'required', 'verdict'],
     [
-      [`RSS growth after ${options.warmupMinutes} min warm-up (MiB/min, least squares)`, Number.isFinite(rssGrowth) ? rssGrowth.toFixed(3) : '-', `< ${TARGET_RSS_GROWTH_MIB_PER_MINUTE}`, verdict(rssGrowth < TARGET_RSS_GROWTH_MIB_PER_MINUTE)],
+      [
+        `RSS growth after ${options.warmupMinutes} min warm-up (MiB/min, least squares)`,
+        Number.isFinite(rssGrowth) ? rssGrowth.toFixed(3) : '-',
+        `< ${TARGET_RSS_GROWTH_MIB_PER_MINUTE} over >= ${MIN_GROWTH_SPAN_MINUTES} min`,
+        growthSpanMinutes < MIN_GROWTH_SPAN_MINUTES ? 'not judged (run too short)' : verdict(rssGrowth < TARGET_RSS_GROWTH_MIB_PER_MINUTE),
+      ],
       ['RSS growth over the second half of the load (MiB/min)', Number.isFinite(lateGrowth) ? lateGrowth.toFixed(3) : '-', '', ''],
       [`open fds: baseline -> peak -> after ${options.idleSeconds} s idle`, `${fdBaseline} -> ${peakFds} -> ${fdFinal}`, `final <= baseline + ${FD_TOLERANCE}`, verdict(fdFinal <= fdBaseline + FD_TOLERANCE)],
       ['lost requests (no answer)', String(tally.lost), '0', verdict(tally.lost === 0)],
       ['transport errors seen by the client', String(tally.transportErrors), '', ''],
-      ['client aborts on purpose', String(tally.clientAborted), `about ${(options.abortFraction * 100).toFixed(0)}% of sent`, ''],
+      ['client aborts on purpose', `${tally.clientAborted} (${tally.sent === 0 ? '-' : ((tally.clientAborted / tally.sent) * 100).toFixed(1)}% of sent)`, `about ${(options.abortFraction * 100).toFixed(0)}% of sent`, ''],
     ],
   );
   const eventLoopNote = samples.every((sample) => !Number.isFinite(sample.eventLoopP99Ms))
-    ? `\nevent-loop delay: the gateway's /metrics has no ${EVENT_LOOP_P99_METRIC}, so it is not reported`
+    ? `\nevent-loop delay: no sample had a value (the gateway's /metrics lacks ${EVENT_LOOP_P99_METRIC}, or its monitor recorded nothing), so it is not reported`
     : '';
   const samplerNote = failures.count > 0 ? `\nsamples that failed: ${failures.count} (last: ${failures.last})` : '';
   const codes = formatTable(['status and error code', 'count'], [...tally.byCode.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => [key, String(value)]));
   const setup =
     `soak: ${options.minutes} min at ${options.rate} requests/s (35% chat, 35% streaming chat, 15% embeddings, 15% V2), ` +
-    `${(options.abortFraction * 100).toFixed(0)}% client aborts, reset rate ${options.resetRate} on one chat replica, samples every ${options.sampleSeconds} s`;
+    `${(options.abortFraction * 100).toFixed(0)}% client aborts, reset rate ${options.resetRate} on one chat replica, samples every ${options.sampleSeconds} s (${shownNote})`;
   const table = [setup, sampleTable, '', checks, '', `requests sent ${tally.sent}, answered ${tally.answered}, succeeded ${tally.succeeded}`, codes].join('\n') + eventLoopNote + samplerNote + `\nchart: ${options.chartPath}`;
   return { table, rssGrowthMiBPerMinute: rssGrowth, fdBaseline, fdFinal, lost: tally.lost };
 }

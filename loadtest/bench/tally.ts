@@ -8,7 +8,10 @@ export interface TallySnapshot {
   sent: number;
   /** A status line and a complete body arrived (any status). */
   answered: number;
-  /** Answered with 2xx and no stream error. */
+  /**
+   * Answered with 2xx, no stream error and the x-request-id that was sent. A response that
+   * carries another request's id may be another request's answer, so it is not a success.
+   */
   succeeded: number;
   transportErrors: number;
   /** Aborted by the client on purpose (a client-abort scenario), not a failure of the server. */
@@ -64,7 +67,7 @@ export class OutcomeTally {
     const status = String(outcome.status ?? 0);
     increment(this.#byStatus, status);
     increment(this.#byCode, outcome.code === undefined ? status : `${status} ${outcome.code}`);
-    const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300 && outcome.code === undefined;
+    const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300 && outcome.code === undefined && !outcome.requestIdMismatch;
     if (!ok) return;
     this.#succeeded++;
     this.total.record(outcome.totalMs);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorCodeOf, SseScanner, type RequestOutcome } from '../../loadtest/bench/http-client.ts';
+import { verdictLines } from '../../loadtest/bench/replay-run.ts';
 import { formatTally } from '../../loadtest/bench/report.ts';
 import { OutcomeTally } from '../../loadtest/bench/tally.ts';
 
@@ -122,4 +123,34 @@ test('report shows a balanced check', () => {
   tally.record(response(200, 10));
   const text = formatTally(tally.snapshot());
   assert.match(text, /check: sent 1 = answered 1 \+ transport errors 0 \+ client aborts 0 \+ lost 0: balanced/);
+});
+
+test('a 2xx with another request id is not a success', () => {
+  const tally = new OutcomeTally();
+  tally.begin();
+  tally.record({ ...response(200, 1), requestIdMismatch: true });
+  const snapshot = tally.snapshot();
+  assert.equal(snapshot.succeeded, 0);
+  assert.equal(snapshot.answered, 1);
+});
+
+const fullSchedule = { planned: 10, skippedInFlight: 0, notSent: 0 };
+
+test('verdict warns when every request was answered and none succeeded', () => {
+  const lines = verdictLines({ sent: 10, succeeded: 0, lost: 0, transportErrors: 0 }, fullSchedule, 0);
+  assert.match(lines[0]?.text ?? '', /OK: every one of 10 requests got exactly one response/);
+  assert.match(lines[1]?.text ?? '', /^WARNING: only 0 of 10 requests succeeded \(0\.0%\)/);
+  assert.equal(Math.max(...lines.map((line) => line.exitCode)), 0);
+});
+
+test('verdict fails below --min-success-ratio', () => {
+  const lines = verdictLines({ sent: 10, succeeded: 8, lost: 0, transportErrors: 0 }, fullSchedule, 0.9);
+  assert.match(lines[1]?.text ?? '', /^FAILED: only 8 of 10 requests succeeded \(80\.0%\), below --min-success-ratio 0\.9/);
+  assert.equal(lines[1]?.exitCode, 1);
+});
+
+test('verdict passes at --min-success-ratio without a warning', () => {
+  const lines = verdictLines({ sent: 100, succeeded: 100, lost: 0, transportErrors: 0 }, { ...fullSchedule, planned: 100 }, 1);
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0]?.exitCode, 0);
 });

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { p99CountingFailures, searchRate, theoreticalCapacity, type ProbeResult } from '../../loadtest/bench/batching.ts';
-import { isLoopbackHost, parseLoopbackUrl, parseNumberFlag, REPOSITORY_ROOT, resolveInputPath } from '../../loadtest/bench/cli-support.ts';
+import { isLoopbackHost, joinNegativeValues, parseLoopbackUrl, parseNumberFlag, REPOSITORY_ROOT, resolveInputPath } from '../../loadtest/bench/cli-support.ts';
 import type { FixedRateResult } from '../../loadtest/bench/load.ts';
 import { synthesizePrompt } from '../../loadtest/bench/payloads.ts';
-import { readMetricValue } from '../../loadtest/bench/soak-sampler.ts';
+import { eventLoopWindow, readMetricValue } from '../../loadtest/bench/soak-sampler.ts';
 import { LatencyHistogram } from '../../loadtest/bench/stats.ts';
 import { escapeXml, finiteSegments, renderLineChart } from '../../loadtest/bench/svg-chart.ts';
 
@@ -43,6 +43,53 @@ test('search never exceeds 1.25x theoretical', async () => {
   const { best } = await searchRate(100, 10, probeFor(Infinity, calls));
   assert.ok(Math.max(...calls) <= 125);
   assert.equal(best?.offeredRate, 125);
+});
+
+test('search says when --max-probes ended it before any probe failed', async () => {
+  const { endedBy } = await searchRate(1000, 2, probeFor(Infinity, []));
+  assert.equal(endedBy, 'max-probes-before-failure');
+});
+
+test('search says when --max-probes ended it after a failure', async () => {
+  const { endedBy } = await searchRate(1000, 3, probeFor(700, []));
+  assert.equal(endedBy, 'max-probes');
+});
+
+test('search says when it converged', async () => {
+  const { endedBy } = await searchRate(1000, 30, probeFor(700, []));
+  assert.equal(endedBy, 'converged');
+});
+
+test('search says when it passed at the ceiling', async () => {
+  const { endedBy } = await searchRate(100, 10, probeFor(Infinity, []));
+  assert.equal(endedBy, 'ceiling');
+});
+
+test('negative values after a value flag are joined to it', () => {
+  const flags = new Set(['--speed', '--rate']);
+  assert.deepEqual(joinNegativeValues(['--speed', '-5', '--stream'], flags), ['--speed=-5', '--stream']);
+  assert.deepEqual(joinNegativeValues(['--rate', '-.5'], flags), ['--rate=-.5']);
+});
+
+test('dashes that are not negative numbers stay separate', () => {
+  const flags = new Set(['--speed']);
+  assert.deepEqual(joinNegativeValues(['--speed', '--help'], flags), ['--speed', '--help']);
+  assert.deepEqual(joinNegativeValues(['--stream', '-5'], flags), ['--stream', '-5']);
+  assert.deepEqual(joinNegativeValues(['--', '--speed', '-5'], flags), ['--', '--speed', '-5']);
+});
+
+test('an empty event-loop window reports no values', () => {
+  // Node's delay histogram, reset and then scraped before it recorded a delay, reports
+  // max 0 and p99 511 ns.
+  const window = eventLoopWindow(511e-9, 0);
+  assert.ok(Number.isNaN(window.p99Ms));
+  assert.ok(Number.isNaN(window.maxMs));
+});
+
+test('event-loop p99 never exceeds max', () => {
+  const window = eventLoopWindow(0.010_014, 0.010_010);
+  assert.ok(window.maxMs >= window.p99Ms);
+  assert.equal(window.maxMs, 10.01);
 });
 
 test('search reports none when all fail', async () => {

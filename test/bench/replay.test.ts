@@ -93,7 +93,7 @@ test('replay cli streams and exits 0', async () => {
 });
 
 test('replay cli exits 1 on unanswered requests', async () => {
-  const hanging = await spawnReplica([...FAST_REPLICA, '--fault-hang-rate', '0.5']);
+  const hanging = await spawnReplica([...FAST_REPLICA, '--fault-hang-rate', '1']);
   replicas.push(hanging);
   const run = await runReplayCli([
     '--trace', TRACE, '--url', hanging.url, '--model', 'replay-chat', '--speed', '60', '--minutes', '0.1',
