@@ -258,6 +258,17 @@ function usageOf(promptTokens: number, completionTokens: number) {
   };
 }
 
+/** Waits for an engine job to finish, or cancels it when the client disconnects first, as vLLM aborts a sequence. */
+function runUntilAbort(tracker: InferenceTracker, submit: (onFinish: () => void) => WorkHandle): Promise<'done' | 'aborted'> {
+  return new Promise((resolve) => {
+    const handle = submit(() => resolve('done'));
+    tracker.onAbort(() => {
+      handle.cancel();
+      resolve('aborted');
+    });
+  });
+}
+
 function sendQueueFull(tracker: InferenceTracker, reply: FastifyReply, error: QueueFullError): FastifyReply {
   tracker.setOutcome('rejected');
   return reply.code(429).send(openaiErrorBody(429, `${error.message}; retry later`));
@@ -292,16 +303,12 @@ async function runGeneration(context: ReplicaContext, request: FastifyRequest, r
   if (!generation.stream) {
     let result: 'done' | 'aborted';
     try {
-      result = await new Promise<'done' | 'aborted'>((resolve) => {
-        const handle = context.engine.submitSequence(
+      result = await runUntilAbort(tracker, (onFinish) =>
+        context.engine.submitSequence(
           { model: generation.model, promptTokens: generation.promptTokens, outputTokens: generation.outputTokens },
-          { onStart: (queueMs) => (timing.queueMs = queueMs), onToken: noteToken, onFinish: () => resolve('done') },
-        );
-        tracker.onAbort(() => {
-          handle.cancel();
-          resolve('aborted');
-        });
-      });
+          { onStart: (queueMs) => (timing.queueMs = queueMs), onToken: noteToken, onFinish },
+        ),
+      );
     } catch (error) {
       if (error instanceof QueueFullError) return sendQueueFull(tracker, reply, error);
       throw error;
@@ -414,16 +421,9 @@ async function runEmbeddings(
   let queueMs = 0;
   let result: 'done' | 'aborted';
   try {
-    result = await new Promise<'done' | 'aborted'>((resolve) => {
-      const handle = context.engine.submitBatch(
-        { model, items: texts.length, splittable: true },
-        { onStart: (ms) => (queueMs = ms), onFinish: () => resolve('done') },
-      );
-      tracker.onAbort(() => {
-        handle.cancel();
-        resolve('aborted');
-      });
-    });
+    result = await runUntilAbort(tracker, (onFinish) =>
+      context.engine.submitBatch({ model, items: texts.length, splittable: true }, { onStart: (ms) => (queueMs = ms), onFinish }),
+    );
   } catch (error) {
     if (error instanceof QueueFullError) return sendQueueFull(tracker, reply, error);
     throw error;

@@ -117,14 +117,14 @@ export class ModelScheduler {
    * up or deadline passed), and the caller responds to those.
    */
   retry(jobs: readonly Job[], replica: Replica, reason: RetryReason): Job[] {
-    const refused: Job[] = [];
+    const notRetried: Job[] = [];
     for (const job of jobs) {
       if (reason === 'batch_rejected') job.batchRejections++;
       else job.avoid.add(replica.id);
       const withinAttempts = reason === 'batch_rejected' || job.tries < this.config.retry.maxAttempts;
       // Retries still run during the shutdown grace period, and abortAll() ends them with the rest.
       if (job.finished || job.signal.aborted || !withinAttempts || job.remainingMs() <= 0) {
-        refused.push(job);
+        notRetried.push(job);
         continue;
       }
       if (reason === 'batch_rejected') job.solo = true;
@@ -134,7 +134,7 @@ export class ModelScheduler {
       this.#watchAbort(job);
     }
     queueMicrotask(() => this.pump());
-    return refused;
+    return notRetried;
   }
 
   /** Dispatches queued work while a replica slot is free. Safe to call at any time. */

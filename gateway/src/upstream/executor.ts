@@ -71,8 +71,8 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
         replica.health.coolDown(retryAfter * 1000);
         deps.replicas.wakeAt(deps.clock.now() + retryAfter * 1000);
       }
-      const refused = retryOrRefuse(deps, call.live(), replica, 'overloaded');
-      for (const job of refused) {
+      const rejected = retryOrReject(deps, call.live(), replica, 'overloaded');
+      for (const job of rejected) {
         job.respondError(
           new GatewayError(503, 'replicas_overloaded', `every replica tried for model ${model} was overloaded (last status ${status}); retry later`, {
             outcome: 'upstream_error',
@@ -95,7 +95,7 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
     if (jobs.length > 1 && status === 400) {
       // One bad input spoils a merged batch: send each request alone so only that one fails.
       await response.body.dump().catch(() => undefined);
-      retryOrRefuse(deps, call.live(), replica, 'batch_rejected');
+      retryOrReject(deps, call.live(), replica, 'batch_rejected');
       return 'success';
     }
 
@@ -166,8 +166,8 @@ export function upstreamRejectionCode(status: number): string {
 function failFromError(deps: ExecutorDeps, jobs: Job[], replica: Replica, failure: UpstreamFailure): CallVerdict {
   if (failure.kind === 'connect_error' || failure.kind === 'reset') {
     jobs[0]?.logger.warn({ model: jobs[0].model, replica: replica.id, err: failure.message, requestIds: jobs.map((job) => job.id) }, 'upstream call failed before the response');
-    const refused = retryOrRefuse(deps, jobs, replica, failure.kind);
-    for (const job of refused) job.respondError(errorFor(job, failure, replica));
+    const rejected = retryOrReject(deps, jobs, replica, failure.kind);
+    for (const job of rejected) job.respondError(errorFor(job, failure, replica));
     return 'failure';
   }
   if (failure.kind !== 'aborted') {
@@ -177,7 +177,7 @@ function failFromError(deps: ExecutorDeps, jobs: Job[], replica: Replica, failur
   return failure.kind === 'aborted' ? 'neutral' : 'failure';
 }
 
-function retryOrRefuse(deps: ExecutorDeps, jobs: Job[], replica: Replica, reason: RetryReason): Job[] {
+function retryOrReject(deps: ExecutorDeps, jobs: Job[], replica: Replica, reason: RetryReason): Job[] {
   if (jobs.length === 0) return [];
   return deps.scheduler().retry(jobs, replica, reason);
 }
