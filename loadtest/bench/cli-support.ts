@@ -25,8 +25,8 @@ export class RunFailure extends Error {
 
 /**
  * Joins `--flag -5` into `--flag=-5` for flags that take a value. node:util parseArgs reads a
- * value that starts with a dash as an ambiguous option and refuses it; joined, the value reaches
- * the range check, which then names the flag and the allowed range.
+ * value that starts with a dash as an ambiguous option and rejects it. Joined, the value
+ * reaches the range check, which names the flag and the allowed range.
  */
 export function joinNegativeValues(args: readonly string[], valueFlags: ReadonlySet<string>): string[] {
   const joined: string[] = [];

@@ -16,7 +16,7 @@ export interface RequestSpec {
 }
 
 /**
- * How one request ended. `response`: a status line and a complete body arrived.
+ * Ending of one request. `response`: a status line and a complete body arrived.
  * `transport_error`: the connection failed or timed out first. `aborted`: this client
  * aborted it on purpose (a client-abort scenario or the end of a run).
  */

@@ -1,8 +1,8 @@
 // `npm run replay`: replays an Azure LLM inference trace against the gateway (or any
 // OpenAI-compatible server on loopback) and prints the accounting and latency percentiles.
-// Exit status: 0 when every request got exactly one response (and, with --min-success-ratio,
-// enough of them succeeded), 1 when any got none, the ratio was missed or the server could not
-// be reached, 2 for bad arguments or a file that is not a trace, 130 after SIGINT or SIGTERM.
+// Exit status 0: every request got exactly one response and, with --min-success-ratio, enough
+// of them succeeded. 1: a request got no response, the ratio was missed, or the server could
+// not be reached. 2: bad arguments or a file that is not a trace. 130: SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { request } from 'undici';

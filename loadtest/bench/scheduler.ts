@@ -4,7 +4,7 @@
 // feedback is the in-flight bound, and every request it skips or delays is counted.
 import type { Clock, TimerHandle } from '../../shared/src/clock.ts';
 
-/** What to do with a request that falls due while maxInFlight requests are outstanding. */
+/** Handling of a request that falls due while maxInFlight requests are outstanding. */
 export type OverflowPolicy = 'skip' | 'wait';
 
 export interface OpenLoopOptions<T> {

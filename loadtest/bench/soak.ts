@@ -33,7 +33,7 @@ export interface SoakOptions {
   warmupMinutes: number;
   /** Seconds of idle after the load, before the final file-descriptor count. */
   idleSeconds: number;
-  /** Where the SVG chart is written. */
+  /** Path of the SVG chart to write. */
   chartPath: string;
   /** Run header (machine, command, date) shown under the chart title. */
   subtitle: string;

@@ -133,8 +133,9 @@ export class DelegatedAuthorizer implements RequestAuthorizer {
 }
 
 /**
- * The review spec. Groups and extra keys are sorted so that the same user seen with headers
- * in another order shares one cache entry; the order carries no meaning in Kubernetes.
+ * Builds the review spec. Groups and extra keys are sorted because their order carries no
+ * meaning in Kubernetes, so the same user sent with headers in another order shares one
+ * cache entry.
  */
 export function reviewSpec(user: RequestUser, attributes: RequestAttributes): NonNullable<V1SubjectAccessReview['spec']> {
   const extra: Record<string, string[]> = {};

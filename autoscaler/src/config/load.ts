@@ -192,7 +192,7 @@ export function buildLocalConfig(options: LocalModeOptions): AutoscalerConfig {
 
 /**
  * Applies the defaults. It also runs on a file that failed the schema, so every access
- * tolerates a value of the wrong type; checkSemantics skips the keys the schema rejected.
+ * tolerates a value of the wrong type. checkSemantics skips the keys the schema rejected.
  */
 function resolveConfigFile(file: ConfigFile): AutoscalerConfig {
   const api = isMapping(file.metricsApi) ? file.metricsApi : {};

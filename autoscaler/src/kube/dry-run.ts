@@ -15,7 +15,7 @@ export class DryRunActuator implements Actuator {
   readonly #logger: Logger;
   /**
    * The last action logged per model. Nothing changes the replicas after a dry run, so
-   * the same decision comes back on every poll; it is logged again only when the target
+   * the same decision comes back on every poll. It is logged again only when the target
    * count or the count the gateways report changed.
    */
   readonly #logged = new Map<string, LoggedAction>();
