@@ -28,20 +28,22 @@ export interface WorkSpec<P> {
 
 const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
-/** Request ids already decided, so every log line and header of one request carries the same generated id. */
-const requestIds = new WeakMap<object, string>();
+/** Where a request's decided id is kept, so every log line and header of one request carries the same generated id. */
+const REQUEST_ID = Symbol('infergate.requestId');
+
+type WithRequestId = FastifyRequest & { [REQUEST_ID]?: string };
 
 /**
  * Returns x-request-id when it is printable ASCII of at most 200 characters, else a new
  * UUID. The result is remembered per request, so repeated calls return the same id.
  */
 export function requestIdOf(request: FastifyRequest): string {
-  const known = requestIds.get(request);
+  const known = (request as WithRequestId)[REQUEST_ID];
   if (known !== undefined) return known;
   const header = request.headers['x-request-id'];
   const value = Array.isArray(header) ? header[0] : header;
   const id = value !== undefined && REQUEST_ID_PATTERN.test(value) ? value : randomUUID();
-  requestIds.set(request, id);
+  (request as WithRequestId)[REQUEST_ID] = id;
   return id;
 }
 
@@ -66,10 +68,10 @@ export function parseTimeout(request: FastifyRequest, capMs: number): { timeoutM
 }
 
 /**
- * Admits the request to the model's queue and resolves once its one response was sent.
- * Header errors and admission rejections get their response here and count as outcomes.
+ * Admits the request to the model's queue, which sends its one response later. Header
+ * errors and admission rejections get their response here and count as outcomes.
  */
-export async function admit<P>(deps: AdmissionDeps, model: ModelRuntime, request: FastifyRequest, reply: FastifyReply, spec: WorkSpec<P>): Promise<void> {
+export function admit<P>(deps: AdmissionDeps, model: ModelRuntime, request: FastifyRequest, reply: FastifyReply, spec: WorkSpec<P>): void {
   const id = requestIdOf(request);
   reply.header('x-request-id', id);
   const config = model.config;
@@ -121,5 +123,4 @@ export async function admit<P>(deps: AdmissionDeps, model: ModelRuntime, request
       }
     }
   }
-  await job.done;
 }

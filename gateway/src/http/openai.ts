@@ -23,10 +23,12 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: RouteDeps): voi
     return undefined;
   };
 
-  app.post<{ Body: Static<typeof ChatCompletionBody> }>('/v1/chat/completions', { schema: { body: ChatCompletionBody } }, async (request, reply) => {
+  // The inference handlers are synchronous and return nothing: the request's Job sends the
+  // response later, and fastify waits for it without a promise per request.
+  app.post<{ Body: Static<typeof ChatCompletionBody> }>('/v1/chat/completions', { schema: { body: ChatCompletionBody } }, (request, reply): void => {
     const model = findModel(request.body.model, request, reply);
-    if (model === undefined) return reply;
-    await admit(deps, model, request, reply, {
+    if (model === undefined) return;
+    admit(deps, model, request, reply, {
       style: 'openai',
       upstreamPath: '/v1/chat/completions',
       payload: request.body,
@@ -34,13 +36,12 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: RouteDeps): voi
       batchKey: null,
       stream: request.body.stream === true,
     });
-    return reply;
   });
 
-  app.post<{ Body: Static<typeof CompletionBody> }>('/v1/completions', { schema: { body: CompletionBody } }, async (request, reply) => {
+  app.post<{ Body: Static<typeof CompletionBody> }>('/v1/completions', { schema: { body: CompletionBody } }, (request, reply): void => {
     const model = findModel(request.body.model, request, reply);
-    if (model === undefined) return reply;
-    await admit(deps, model, request, reply, {
+    if (model === undefined) return;
+    admit(deps, model, request, reply, {
       style: 'openai',
       upstreamPath: '/v1/completions',
       payload: request.body,
@@ -48,14 +49,13 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: RouteDeps): voi
       batchKey: null,
       stream: request.body.stream === true,
     });
-    return reply;
   });
 
-  app.post<{ Body: Static<typeof EmbeddingsRequestBody> }>('/v1/embeddings', { schema: { body: EmbeddingsRequestBody } }, async (request, reply) => {
+  app.post<{ Body: Static<typeof EmbeddingsRequestBody> }>('/v1/embeddings', { schema: { body: EmbeddingsRequestBody } }, (request, reply): void => {
     const model = findModel(request.body.model, request, reply);
-    if (model === undefined) return reply;
+    if (model === undefined) return;
     const body = request.body as EmbeddingsBody;
-    await admit(deps, model, request, reply, {
+    admit(deps, model, request, reply, {
       style: 'openai',
       upstreamPath: '/v1/embeddings',
       payload: body,
@@ -63,7 +63,6 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: RouteDeps): voi
       batchKey: embeddingsBatchKey(body),
       stream: false,
     });
-    return reply;
   });
 
   app.get('/v1/models', async (request, reply) => {

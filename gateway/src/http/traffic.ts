@@ -33,6 +33,9 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
     // Bodies are forwarded byte for byte, so validation must not coerce or strip anything.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, verbose: true, allErrors: false } },
     return503OnClosing: false,
+    // No child logger per request: the gateway's log lines carry requestId themselves, and
+    // creating a pino child for every request costs more than the rest of routing.
+    childLoggerFactory: (logger) => logger,
   });
 
   app.removeAllContentTypeParsers();
@@ -48,27 +51,33 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
     }
   });
 
-  // fastify checks the limit only on routes that read a body; this makes it apply to all of them.
-  app.addHook('onRequest', async (request, reply) => {
+  // fastify checks the limit only on routes that read a body; this makes it apply to all of
+  // them. The hooks take a callback rather than returning a promise: they run on every request.
+  app.addHook('onRequest', (request, reply, done) => {
     const length = Number(request.headers['content-length'] ?? 0);
     if (length > options.bodyLimitBytes) {
       const err = new GatewayError(413, 'body_too_large', `the request body of ${length} bytes exceeds the limit of ${options.bodyLimitBytes} bytes (server.bodyLimitBytes)`);
       reply.header('connection', 'close');
-      return rejectInvalid(deps, request, reply, err, styleOf(request));
+      rejectInvalid(deps, request, reply, err, styleOf(request));
+      return;
     }
     // The binary extension's body is JSON followed by raw bytes, often sent as
     // application/octet-stream, so it is recognized by its header before any parsing.
     if (request.headers['inference-header-content-length'] !== undefined && isV2Infer(request)) {
-      return rejectInvalid(deps, request, reply, binaryExtensionError('header Inference-Header-Content-Length'), 'v2');
+      rejectInvalid(deps, request, reply, binaryExtensionError('header Inference-Header-Content-Length'), 'v2');
+      return;
     }
-    return undefined;
+    done();
   });
 
   // Runs before schema validation, so binary-extension inputs (no `data`) get 415, not 400 missing_field.
-  app.addHook('preValidation', async (request, reply) => {
-    if (!isV2Infer(request)) return undefined;
-    const param = binaryExtensionParam(request.body);
-    return param === undefined ? undefined : rejectInvalid(deps, request, reply, binaryExtensionError(param), 'v2');
+  app.addHook('preValidation', (request, reply, done) => {
+    const param = isV2Infer(request) ? binaryExtensionParam(request.body) : undefined;
+    if (param === undefined) {
+      done();
+      return;
+    }
+    rejectInvalid(deps, request, reply, binaryExtensionError(param), 'v2');
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {

@@ -79,20 +79,22 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
   app.get('/v2/models/:model', metadataHandler);
   app.get('/v2/models/:model/versions/:version', metadataHandler);
 
-  const inferHandler = async (request: FastifyRequest<{ Params: ModelParams; Body: Static<typeof V2InferRequestBody> }>, reply: FastifyReply) => {
+  // Synchronous and returning nothing: the request's Job sends the response later.
+  const inferHandler = (request: FastifyRequest<{ Params: ModelParams; Body: Static<typeof V2InferRequestBody> }>, reply: FastifyReply): void => {
     const model = findModel(request.params, request, reply);
-    if (model === undefined) return reply;
+    if (model === undefined) return;
     const body = request.body as V2InferBody;
     try {
       validateTensors(body);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
-      return rejectInvalid(deps, request, reply, error, 'v2');
+      rejectInvalid(deps, request, reply, error, 'v2');
+      return;
     }
     const name = encodeURIComponent(model.config.name);
     const versionParam = request.params.version;
     const upstreamPath = versionParam === undefined ? `/v2/models/${name}/infer` : `/v2/models/${name}/versions/${encodeURIComponent(versionParam)}/infer`;
-    await admit(deps, model, request, reply, {
+    admit(deps, model, request, reply, {
       style: 'v2',
       upstreamPath,
       payload: body,
@@ -100,7 +102,6 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
       batchKey: v2BatchKey(model.config.name, versionParam, body),
       stream: false,
     });
-    return reply;
   };
   app.post('/v2/models/:model/infer', { schema: { body: V2InferRequestBody } }, inferHandler);
   app.post('/v2/models/:model/versions/:version/infer', { schema: { body: V2InferRequestBody } }, inferHandler);

@@ -1,5 +1,5 @@
 // One admitted request from arrival to its single response: its deadline, its abort
-// signal (client disconnect, deadline and shutdown combined), its scheduling state and the
+// (client disconnect, deadline and shutdown combined), its scheduling state and the
 // recording of its one outcome in metrics and the access log.
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -50,7 +50,6 @@ export class Job<P = unknown> {
   readonly stream: boolean;
   readonly reply: FastifyReply;
   readonly logger: Logger;
-  readonly signal: AbortSignal;
 
   /** Upstream calls that carried this request so far, including merged calls rejected with 400. */
   attempts = 0;
@@ -78,14 +77,16 @@ export class Job<P = unknown> {
 
   readonly #clock: Clock;
   readonly #metrics: GatewayMetrics;
-  readonly #controller = new AbortController();
   #abortKind: AbortKind | undefined;
+  /**
+   * Called once when the request aborts. A job is in one place at a time (the queue or one
+   * upstream call), so one slot is enough, and it costs less per request than an AbortSignal.
+   */
+  #abortHandler: (() => void) | undefined;
   #deadline: number;
   #deadlineTimer: TimerHandle | undefined;
   #finished = false;
   #firstByteRecorded = false;
-  #resolveDone!: () => void;
-  readonly done: Promise<void>;
   readonly #onClose: () => void;
 
   constructor(init: JobInit<P>) {
@@ -105,10 +106,8 @@ export class Job<P = unknown> {
     this.logger = init.logger;
     this.#clock = init.clock;
     this.#metrics = init.metrics;
-    this.signal = this.#controller.signal;
     this.arrivedAt = init.clock.now();
     this.#deadline = this.arrivedAt + init.timeoutMs;
-    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     this.#armDeadline();
 
     // The response stream closes before it finished only when the client went away.
@@ -130,6 +129,31 @@ export class Job<P = unknown> {
     return this.#abortKind;
   }
 
+  get aborted(): boolean {
+    return this.#abortKind !== undefined;
+  }
+
+  /**
+   * Sets what runs when the request aborts, replacing the previous handler. The owner of
+   * the job (the queue, then an upstream call) sets it. When the job already aborted, the
+   * handler runs in a microtask, unless it was replaced by then.
+   */
+  onAbort(handler: () => void): void {
+    this.#abortHandler = handler;
+    if (this.#abortKind !== undefined) {
+      queueMicrotask(() => {
+        if (this.#abortHandler === handler) handler();
+      });
+    }
+  }
+
+  /**
+   * Clears the abort handler; with an argument, only when it is still that handler, so an
+   * upstream call that ends after handing the job back to the queue leaves the queue's one.
+   */
+  dropAbortHandler(handler?: () => void): void {
+    if (handler === undefined || this.#abortHandler === handler) this.#abortHandler = undefined;
+  }
   /** Milliseconds left before the deadline, never negative. */
   remainingMs(): number {
     return Math.max(0, this.#deadline - this.#clock.now());
@@ -141,11 +165,17 @@ export class Job<P = unknown> {
     this.#armDeadline();
   }
 
-  /** Aborts the request's signal once; the first reason wins. */
+  /** Aborts the request once and runs its abort handler; the first reason wins. */
   abort(kind: AbortKind): void {
     if (this.#abortKind !== undefined || this.#finished) return;
     this.#abortKind = kind;
-    this.#controller.abort(new Error(`request ${kind === 'client' ? 'cancelled by the client' : kind === 'deadline' ? 'deadline passed' : 'stopped by shutdown'}`));
+    this.#abortHandler?.();
+  }
+
+  /** Returns an Error that describes the abort, passed to undici when the upstream call is cancelled. */
+  abortReason(): Error {
+    const kind = this.#abortKind;
+    return new Error(`request ${kind === 'client' ? 'cancelled by the client' : kind === 'deadline' ? 'deadline passed' : 'stopped by shutdown'}`);
   }
 
   /** Returns the error that matches the abort reason, for a request without a response yet. */
@@ -206,12 +236,12 @@ export class Job<P = unknown> {
   }
 
   /**
-   * Records the one outcome of this request, writes the access log line and releases the
-   * route handler. The finished flag makes later calls no-ops, so a request is counted once.
+   * Records the one outcome of this request and writes the access log line. The finished flag makes later calls no-ops, so a request is counted once.
    */
   finish(outcome: Outcome, status: number, code?: string): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#abortHandler = undefined;
     this.#deadlineTimer?.cancel();
     this.holdTimer?.cancel();
     this.reply.raw.off('close', this.#onClose);
@@ -232,7 +262,6 @@ export class Job<P = unknown> {
     };
     if (status >= 500) this.logger.warn(line, 'request finished');
     else this.logger.info(line, 'request finished');
-    this.#resolveDone();
   }
 
   #armDeadline(): void {

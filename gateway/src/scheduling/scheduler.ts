@@ -38,7 +38,6 @@ export class ModelScheduler {
   readonly #arrivals: RateMeter;
   readonly #dispatches: RateMeter;
   readonly #completions: RateMeter;
-  readonly #abortListeners = new Map<Job, () => void>();
   /** Jobs in an upstream call now, so shutdown can abort them. */
   readonly #abortInFlight = new Set<Job>();
   #inFlightJobs = 0;
@@ -123,7 +122,7 @@ export class ModelScheduler {
       else job.avoid.add(replica.id);
       const withinAttempts = reason === 'batch_rejected' || job.tries < this.config.retry.maxAttempts;
       // Retries still run during the shutdown grace period, and abortAll() ends them with the rest.
-      if (job.finished || job.signal.aborted || !withinAttempts || job.remainingMs() <= 0) {
+      if (job.finished || job.aborted || !withinAttempts || job.remainingMs() <= 0) {
         notRetried.push(job);
         continue;
       }
@@ -418,28 +417,19 @@ export class ModelScheduler {
     this.#deps.logger.info('replica ready, releasing held requests');
   }
 
-  /** Makes a queued job leave the queue with its error response once its signal aborts (client gone, deadline, shutdown). */
+  /** Makes a queued job leave the queue with its error response once it aborts (client gone, deadline, shutdown). */
   #watchAbort(job: Job): void {
-    const onAbort = (): void => {
+    job.onAbort(() => {
       if (!this.#queue.remove(job)) return;
       this.#unwatchAbort(job);
       this.#unhold(job);
       job.respondError(job.abortError(true));
       this.#notifyIdle();
-    };
-    if (job.signal.aborted) {
-      queueMicrotask(onAbort);
-      return;
-    }
-    this.#abortListeners.set(job, onAbort);
-    job.signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   #unwatchAbort(job: Job): void {
-    const listener = this.#abortListeners.get(job);
-    if (listener === undefined) return;
-    job.signal.removeEventListener('abort', listener);
-    this.#abortListeners.delete(job);
+    job.dropAbortHandler();
   }
 
   /** When every serving replica is cooling down or waiting for a trial, wakes the loop when the first one ends. */

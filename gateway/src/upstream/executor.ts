@@ -2,8 +2,6 @@
 // in it. Job.finish ignores a second response, so each job is counted once. The executor
 // passes responses through, streams SSE chunk by chunk, splits batched responses, and
 // hands retryable failures back to the scheduler.
-import { once } from 'node:events';
-import type { Dispatcher } from 'undici';
 import type { Clock } from '../../../shared/src/clock.ts';
 import type { GatewayMetrics } from '../admin/metrics.ts';
 import { GatewayError, type Outcome } from '../http/errors.ts';
@@ -13,7 +11,7 @@ import type { ReplicaSet } from '../replicas/pool.ts';
 import { mergeEmbeddings, mergeV2, splitEmbeddings, splitV2, type EmbeddingsBody, type V2InferBody } from '../scheduling/batcher.ts';
 import type { Job } from '../scheduling/job.ts';
 import type { Executor, ModelScheduler, RetryReason } from '../scheduling/scheduler.ts';
-import { classifyUpstreamError, parseRetryAfter, postUpstream, type UpstreamFailure } from './client.ts';
+import { classifyUpstreamError, parseRetryAfter, UpstreamCall, UpstreamCallError, type StreamSink, type UpstreamFailure, type UpstreamResponse } from './client.ts';
 import { sseErrorEvent } from './sse.ts';
 
 export interface ExecutorDeps {
@@ -46,32 +44,41 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
   const first = jobs[0];
   if (first === undefined) return 'neutral';
   const model = first.model;
-  const call = jobs.length === 1 ? singleCall(first) : batchCall(jobs);
   const codec = first.upstreamPath === '/v1/embeddings' ? EMBEDDINGS_CODEC : V2_CODEC;
+  let scope: CallScope | undefined;
 
   try {
     const body = jobs.length === 1 ? first.rawBody : JSON.stringify(codec.merge(jobs.map((job) => job.payload)));
-    let response: Dispatcher.ResponseData;
+    const sink = first.stream && jobs.length === 1 ? clientStream(first) : undefined;
+    const upstream = new UpstreamCall(replica, jobs, first.upstreamPath, body, sink);
+    scope = jobs.length === 1 ? singleCall(first, upstream) : batchCall(jobs, upstream);
+    let response: UpstreamResponse;
     try {
-      response = await postUpstream(replica, jobs, first.upstreamPath, body, call.signal);
+      response = await upstream.done;
     } catch (error) {
-      const failure = classifyUpstreamError(error, call.signal);
+      const failure = classifyUpstreamError(error, upstream.aborted);
       deps.metrics.countUpstream(model, replica.id, failure.kind);
-      return failFromError(deps, call.live(), replica, failure);
+      if (error instanceof UpstreamCallError && error.streamed) return endStream(first, failure, replica);
+      if (error instanceof UpstreamCallError && error.afterHeaders) return failAfterHeaders(jobs, scope.live(), failure, replica);
+      return failFromError(deps, scope.live(), replica, failure);
     }
 
-    const status = response.statusCode;
+    const status = response.status;
     deps.metrics.countUpstream(model, replica.id, String(status));
+    if (response.streamed) {
+      first.reply.raw.end();
+      first.finish('success', 200);
+      return 'success';
+    }
 
     if (status === 429 || status === 503) {
-      await response.body.dump().catch(() => undefined);
       const retryAfter = parseRetryAfter(response.headers['retry-after'], deps.clock.wallNow());
       if (retryAfter !== undefined && retryAfter > 0) {
         first.logger.info({ model, replica: replica.id, status, cooldownSeconds: retryAfter }, 'replica overloaded, cooling it down');
         replica.health.coolDown(retryAfter * 1000);
         deps.replicas.wakeAt(deps.clock.now() + retryAfter * 1000);
       }
-      const rejected = retryOrReject(deps, call.live(), replica, 'overloaded');
+      const rejected = retryOrReject(deps, scope.live(), replica, 'overloaded');
       for (const job of rejected) {
         job.respondError(
           new GatewayError(503, 'replicas_overloaded', `every replica tried for model ${model} was overloaded (last status ${status}); retry later`, {
@@ -84,9 +91,8 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
     }
 
     if (status >= 500) {
-      const text = await readText(response);
-      first.logger.warn({ model, replica: replica.id, status, requestIds: jobs.map((job) => job.id), detail: text.slice(0, 200) }, 'replica returned a server error');
-      for (const job of call.live()) {
+      first.logger.warn({ model, replica: replica.id, status, requestIds: jobs.map((job) => job.id), detail: response.body.toString('utf8', 0, 200) }, 'replica returned a server error');
+      for (const job of scope.live()) {
         job.respondError(new GatewayError(502, 'upstream_error', `replica ${replica.id} of model ${model} failed with status ${status}`, { outcome: 'upstream_error' }));
       }
       return 'failure';
@@ -94,25 +100,19 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
 
     if (jobs.length > 1 && status === 400) {
       // One bad input spoils a merged batch: send each request alone so only that one fails.
-      await response.body.dump().catch(() => undefined);
-      retryOrReject(deps, call.live(), replica, 'batch_rejected');
+      retryOrReject(deps, scope.live(), replica, 'batch_rejected');
       return 'success';
     }
 
-    if (first.stream && jobs.length === 1 && status >= 200 && status < 300) {
-      return await streamToClient(first, response, call.signal, replica);
-    }
-
-    const buffer = Buffer.from(await response.body.arrayBuffer());
     const contentType = headerText(response.headers['content-type']) ?? 'application/json';
     if (status >= 400) {
       const outcome: Outcome = status === 400 || status === 413 || status === 422 ? 'rejected_invalid' : 'upstream_error';
       const code = upstreamRejectionCode(status);
-      for (const job of call.live()) job.respondJson(status, buffer, outcome, contentType, code);
+      for (const job of scope.live()) job.respondJson(status, response.body, outcome, contentType, code);
       return 'success';
     }
     if (jobs.length === 1) {
-      first.respondJson(status, buffer, 'success', contentType);
+      first.respondJson(status, response.body, 'success', contentType);
       return 'success';
     }
 
@@ -120,29 +120,29 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
     try {
       parts = codec.split(
         jobs.map((job) => job.payload),
-        JSON.parse(buffer.toString('utf8')),
+        JSON.parse(response.body.toString('utf8')),
       );
     } catch (error) {
       first.logger.error({ model, replica: replica.id, err: error, requestIds: jobs.map((job) => job.id) }, 'splitting the batched response failed');
-      for (const job of call.live()) job.respondError(new GatewayError(502, 'invalid_upstream_response', `replica ${replica.id} returned a response that cannot be split per request: ${(error as Error).message}`, { outcome: 'upstream_error' }));
+      for (const job of scope.live()) job.respondError(new GatewayError(502, 'invalid_upstream_response', `replica ${replica.id} returned a response that cannot be split per request: ${(error as Error).message}`, { outcome: 'upstream_error' }));
       return 'failure';
     }
     for (const [index, job] of jobs.entries()) {
       if (!job.finished) job.respondJson(status, parts[index], 'success');
     }
     return 'success';
-  } catch (error) {
-    // Reading the body failed after headers: the replica did the work, so no retry.
-    const failure = classifyUpstreamError(error, call.signal);
-    deps.metrics.countUpstream(model, replica.id, failure.kind);
-    if (failure.kind !== 'aborted') {
-      first.logger.warn({ model, replica: replica.id, err: failure.message, requestIds: jobs.map((job) => job.id) }, 'reading the upstream response failed');
-    }
-    for (const job of call.live()) job.respondError(errorFor(job, failure, replica));
-    return failure.kind === 'aborted' ? 'neutral' : 'failure';
   } finally {
-    call.dispose();
+    scope?.dispose();
   }
+}
+
+/** Reading the body failed after headers: the replica did the work, so no retry. */
+function failAfterHeaders(jobs: Job[], live: Job[], failure: UpstreamFailure, replica: Replica): CallVerdict {
+  if (failure.kind !== 'aborted') {
+    jobs[0]?.logger.warn({ model: jobs[0].model, replica: replica.id, err: failure.message, requestIds: jobs.map((job) => job.id) }, 'reading the upstream response failed');
+  }
+  for (const job of live) job.respondError(errorFor(job, failure, replica));
+  return failure.kind === 'aborted' ? 'neutral' : 'failure';
 }
 
 /**
@@ -191,85 +191,79 @@ function errorFor(job: Job, failure: UpstreamFailure, replica: Replica): Gateway
 }
 
 interface CallScope {
-  signal: AbortSignal;
   /** Jobs without a response yet. */
   live(): Job[];
   dispose(): void;
 }
 
-function singleCall(job: Job): CallScope {
-  return { signal: job.signal, live: () => (job.finished ? [] : [job]), dispose: () => undefined };
+/** The scope of a call for one request: the request's abort cancels the call. */
+function singleCall(job: Job, upstream: UpstreamCall): CallScope {
+  const onAbort = (): void => upstream.abort(job.abortReason());
+  job.onAbort(onAbort);
+  return { live: () => (job.finished ? [] : [job]), dispose: () => job.dropAbortHandler(onAbort) };
 }
 
 /**
- * Creates the abort scope of a batch call, which aborts only when every job in it aborted. A single job that aborts (its
- * client left or its deadline passed) gets its error response at once, and its rows of the
- * batched response are discarded later.
+ * The scope of a merged call, which is cancelled only when every request in it aborted. A
+ * single request that aborts (its client left or its deadline passed) gets its error
+ * response at once, and its rows of the batched response are discarded later.
  */
-function batchCall(jobs: Job[]): CallScope {
-  const controller = new AbortController();
-  const listeners = new Map<Job, () => void>();
-  const onJobAbort = (job: Job) => () => {
-    job.respondError(job.abortError(false));
-    if (jobs.every((j) => j.signal.aborted)) controller.abort(new Error('every request of the batch was aborted'));
-  };
-  for (const job of jobs) {
-    const listener = onJobAbort(job);
-    listeners.set(job, listener);
-    if (job.signal.aborted) listener();
-    else job.signal.addEventListener('abort', listener, { once: true });
-  }
+function batchCall(jobs: Job[], upstream: UpstreamCall): CallScope {
+  const handlers = jobs.map((job) => {
+    const onAbort = (): void => {
+      job.respondError(job.abortError(false));
+      if (jobs.every((member) => member.aborted)) upstream.abort(new Error('every request of the batch was aborted'));
+    };
+    job.onAbort(onAbort);
+    return onAbort;
+  });
   return {
-    signal: controller.signal,
     live: () => jobs.filter((job) => !job.finished),
-    dispose: () => {
-      for (const [job, listener] of listeners) job.signal.removeEventListener('abort', listener);
+    dispose: () => jobs.forEach((job, index) => job.dropAbortHandler(handlers[index])),
+  };
+}
+
+/**
+ * The client side of an SSE stream: headers go out when the replica's 2xx headers arrive,
+ * then each chunk as it comes. A full client buffer pauses the upstream read until it drains.
+ */
+function clientStream(job: Job): StreamSink {
+  const raw = job.reply.raw;
+  return {
+    start: (status) => {
+      if (status < 200 || status >= 300) return false;
+      job.reply.hijack();
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+        'x-request-id': job.id,
+        connection: 'keep-alive',
+      });
+      raw.flushHeaders();
+      job.markFirstByte();
+      return true;
+    },
+    write: (chunk) => raw.write(chunk),
+    onDrain: (resume) => {
+      raw.once('drain', resume);
     },
   };
 }
 
-/** Forwards an SSE body chunk by chunk; a failure midway ends the stream with an error event. */
-async function streamToClient(job: Job, response: Dispatcher.ResponseData, signal: AbortSignal, replica: Replica): Promise<CallVerdict> {
+/** Ends a stream that failed midway: an SSE error event, or nothing when the client left. */
+function endStream(job: Job, failure: UpstreamFailure, replica: Replica): CallVerdict {
   const raw = job.reply.raw;
-  job.reply.hijack();
-  raw.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
-    'x-request-id': job.id,
-    connection: 'keep-alive',
-  });
-  raw.flushHeaders();
-  job.markFirstByte();
-  try {
-    for await (const chunk of response.body) {
-      if (!raw.write(chunk as Buffer)) await once(raw, 'drain', { signal });
-    }
-    raw.end();
-    job.finish('success', 200);
-    return 'success';
-  } catch (error) {
-    const failure = classifyUpstreamError(error, signal);
-    response.body.destroy();
-    if (failure.kind === 'aborted' && job.abortKind === 'client') {
-      raw.destroy();
-      job.finish('client_cancelled', 499);
-      return 'neutral';
-    }
-    const err = errorFor(job, failure, replica);
-    job.logger.warn({ requestId: job.id, model: job.model, replica: replica.id, err: failure.message }, 'stream failed midway');
-    if (!raw.destroyed) raw.end(sseErrorEvent(err));
-    job.finish(err.outcome, err.status, err.code);
-    return failure.kind === 'aborted' ? 'neutral' : 'failure';
+  if (failure.kind === 'aborted' && job.abortKind === 'client') {
+    raw.destroy();
+    job.finish('client_cancelled', 499);
+    return 'neutral';
   }
-}
-
-async function readText(response: Dispatcher.ResponseData): Promise<string> {
-  try {
-    return await response.body.text();
-  } catch {
-    return '';
-  }
+  const err = errorFor(job, failure, replica);
+  job.logger.warn({ requestId: job.id, model: job.model, replica: replica.id, err: failure.message }, 'stream failed midway');
+  if (!raw.destroyed) raw.end(sseErrorEvent(err));
+  job.finish(err.outcome, err.status, err.code);
+  return failure.kind === 'aborted' ? 'neutral' : 'failure';
 }
 
 function headerText(value: string | string[] | undefined): string | undefined {
