@@ -1,7 +1,7 @@
 // One timed HTTP request for the load drivers, built on undici. It reads the whole body and
 // follows SSE streams to their end. Every way a request can end becomes one RequestOutcome,
 // so the drivers count each request exactly once.
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../../shared/src/clock.ts';
 
 export interface RequestSpec {
@@ -79,49 +79,80 @@ export async function timedRequest(
   let ttfbMs: number | undefined;
   let bodyBytes = 0;
   let requestIdMismatch = false;
-  try {
-    const headers: Record<string, string> = { ...spec.headers };
-    if (spec.body !== undefined) headers['content-type'] = 'application/json';
-    const response = await request(new URL(spec.path, baseUrl), {
-      dispatcher,
-      method: spec.method,
-      headers,
-      body: spec.body,
-      signal,
-    });
-    status = response.statusCode;
-    const returnedId = response.headers['x-request-id'];
-    requestIdMismatch = sentRequestId !== undefined && typeof returnedId === 'string' && returnedId !== sentRequestId;
+  let scanner: SseScanner | undefined;
+  const errorChunks: Buffer[] = [];
+  const headers: Record<string, string> = { ...spec.headers };
+  if (spec.body !== undefined) headers['content-type'] = 'application/json';
 
-    const isStream = spec.stream === true && status >= 200 && status < 300;
-    const scanner = isStream ? new SseScanner() : undefined;
-    const errorChunks: Buffer[] = [];
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      if (ttfbMs === undefined) ttfbMs = clock.now() - startedAt;
-      bodyBytes += chunk.length;
-      if (scanner !== undefined) scanner.push(chunk.toString('utf8'));
-      else if (status >= 400 && bodyBytes <= 64 * 1024) errorChunks.push(chunk);
+  // undici's dispatch interface rather than request(): the generator shares the machine's
+  // cores with the servers it measures, and dispatch skips the per-request stream, promise
+  // chain and async iteration that request() and a for-await body loop cost.
+  const ended = await new Promise<Error | undefined>((resolve) => {
+    let settled = false;
+    let controller: Dispatcher.DispatchController | undefined;
+    const settle = (error?: Error): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      resolve(error);
+    };
+    const onAbort = (): void => {
+      const reason = new Error('request aborted by the load generator');
+      controller?.abort(reason);
+      settle(reason);
+    };
+    if (signal?.aborted === true) {
+      settle(new Error('request aborted by the load generator'));
+      return;
     }
-    const totalMs = clock.now() - startedAt;
-    ttfbMs ??= totalMs;
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart: (started) => {
+        controller = started;
+        if (settled) started.abort(new Error('request aborted by the load generator'));
+      },
+      onResponseStart: (_started, statusCode, responseHeaders) => {
+        status = statusCode;
+        const returnedId = responseHeaders['x-request-id'];
+        requestIdMismatch = sentRequestId !== undefined && typeof returnedId === 'string' && returnedId !== sentRequestId;
+        if (spec.stream === true && statusCode >= 200 && statusCode < 300) scanner = new SseScanner();
+      },
+      onResponseData: (_started, chunk) => {
+        if (settled) return;
+        if (ttfbMs === undefined) ttfbMs = clock.now() - startedAt;
+        bodyBytes += chunk.length;
+        if (scanner !== undefined) scanner.push(chunk.toString('utf8'));
+        else if ((status ?? 0) >= 400 && bodyBytes <= 64 * 1024) errorChunks.push(chunk);
+      },
+      onResponseEnd: () => settle(),
+      onResponseError: (_started, error) => settle(error),
+    };
+    try {
+      const url = new URL(spec.path, baseUrl);
+      dispatcher.dispatch({ origin: url.origin, path: url.pathname + url.search, method: spec.method, headers, body: spec.body }, handler);
+    } catch (error) {
+      settle(error as Error);
+    }
+  });
 
-    let code: string | undefined;
-    if (scanner !== undefined) code = scanner.finish();
-    else if (status >= 400) code = errorCodeOf(Buffer.concat(errorChunks).toString('utf8'));
-    return { kind: 'response', status, code, ttfbMs, totalMs, bodyBytes, requestIdMismatch };
-  } catch (error) {
-    const totalMs = clock.now() - startedAt;
+  const totalMs = clock.now() - startedAt;
+  if (ended !== undefined) {
     const aborted = signal?.aborted === true;
     return {
       kind: aborted ? 'aborted' : 'transport_error',
       status,
-      code: aborted ? 'client_aborted' : transportCodeOf(error),
+      code: aborted ? 'client_aborted' : transportCodeOf(ended),
       ttfbMs,
       totalMs,
       bodyBytes,
       requestIdMismatch,
     };
   }
+  ttfbMs ??= totalMs;
+  let code: string | undefined;
+  if (scanner !== undefined) code = scanner.finish();
+  else if ((status ?? 0) >= 400) code = errorCodeOf(Buffer.concat(errorChunks).toString('utf8'));
+  return { kind: 'response', status, code, ttfbMs, totalMs, bodyBytes, requestIdMismatch };
 }
 
 /** Extracts a stable error code from an error body: OpenAI `error.code`/`error.type`, else `http_error`. */

@@ -18,7 +18,7 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   wallNow: () => Date.now(),
   setTimer(ms, fn) {
-    const handle = setTimeout(fn, Math.max(0, ms));
+    const handle = setTimeout(fn, Math.max(0, Math.ceil(ms)));
     handle.unref();
     return { cancel: () => clearTimeout(handle) };
   },

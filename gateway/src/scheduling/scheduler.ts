@@ -51,6 +51,14 @@ export class ModelScheduler {
   /** Due time of the pending wake-up for a cooldown end, so repeated pumps set one timer. */
   #wakeAt: number | undefined;
   #idleWaiters: (() => void)[] = [];
+  /** Abort handler of every queued job, created once (see Job.onAbort). */
+  readonly #onQueuedAbort = (job: Job): void => {
+    if (!this.#queue.remove(job)) return;
+    this.#unwatchAbort(job);
+    this.#unhold(job);
+    job.respondError(job.abortError(true));
+    this.#notifyIdle();
+  };
 
   constructor(config: ModelConfig, deps: SchedulerDeps) {
     this.config = config;
@@ -306,29 +314,30 @@ export class ModelScheduler {
     }
     const attemptsAtLaunch = batch.map((job) => job.attempts);
     if (trial) this.#deps.logger.info({ replica: replica.id }, 'sending trial request to ejected replica');
+    void this.#run(batch, replica, trial, attemptsAtLaunch);
+  }
 
-    let verdict: CallVerdict = 'neutral';
-    this.#deps
-      .executor(batch, replica)
-      .then((result) => (verdict = result))
-      .catch((error: unknown) => {
-        // The executor responds to its jobs itself. This guards against a bug that leaves one without a response.
-        this.#deps.logger.error({ replica: replica.id, err: error }, 'executor failed unexpectedly');
-        for (const job of batch) job.respondError(new GatewayError(502, 'internal_error', 'the gateway failed to process the upstream response', { outcome: 'upstream_error' }));
-        verdict = 'failure';
-      })
-      .finally(() => {
-        replica.inFlight--;
-        this.#inFlightJobs -= batch.length;
-        // A job retried elsewhere already runs in a newer call, which now tracks it.
-        for (const [index, job] of batch.entries()) if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.delete(job);
-        // Jobs handed back for a retry complete later, in their next call.
-        this.#completions.record(batch.filter((job) => job.finished).length);
-        this.#recordVerdict(replica, verdict, trial);
-        this.#deps.replicas.releaseIfRetired(replica);
-        this.pump();
-        this.#notifyIdle();
-      });
+  /** Runs the upstream call of a launched batch and does the bookkeeping when it ends. */
+  async #run(batch: Job[], replica: Replica, trial: boolean, attemptsAtLaunch: number[]): Promise<void> {
+    let verdict: CallVerdict;
+    try {
+      verdict = await this.#deps.executor(batch, replica);
+    } catch (error) {
+      // The executor responds to its jobs itself. This guards against a bug that leaves one without a response.
+      this.#deps.logger.error({ replica: replica.id, err: error }, 'executor failed unexpectedly');
+      for (const job of batch) job.respondError(new GatewayError(502, 'internal_error', 'the gateway failed to process the upstream response', { outcome: 'upstream_error' }));
+      verdict = 'failure';
+    }
+    replica.inFlight--;
+    this.#inFlightJobs -= batch.length;
+    // A job retried elsewhere already runs in a newer call, which now tracks it.
+    for (const [index, job] of batch.entries()) if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.delete(job);
+    // Jobs handed back for a retry complete later, in their next call.
+    this.#completions.record(batch.filter((job) => job.finished).length);
+    this.#recordVerdict(replica, verdict, trial);
+    this.#deps.replicas.releaseIfRetired(replica);
+    this.pump();
+    this.#notifyIdle();
   }
 
   #recordVerdict(replica: Replica, verdict: CallVerdict, trial: boolean): void {
@@ -419,13 +428,7 @@ export class ModelScheduler {
 
   /** Makes a queued job leave the queue with its error response once it aborts (client gone, deadline, shutdown). */
   #watchAbort(job: Job): void {
-    job.onAbort(() => {
-      if (!this.#queue.remove(job)) return;
-      this.#unwatchAbort(job);
-      this.#unhold(job);
-      job.respondError(job.abortError(true));
-      this.#notifyIdle();
-    });
+    job.onAbort(this.#onQueuedAbort);
   }
 
   #unwatchAbort(job: Job): void {

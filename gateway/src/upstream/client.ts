@@ -123,10 +123,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #chunks: Buffer[] = [];
 
   constructor(replica: Replica, jobs: readonly Job[], path: string, body: Buffer | string, sink?: StreamSink) {
-    this.done = new Promise((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
+    const { promise, resolve, reject } = Promise.withResolvers<UpstreamResponse>();
+    this.done = promise;
+    this.#resolve = resolve;
+    this.#reject = reject;
     this.#sink = sink;
     const first = jobs[0];
     if (first === undefined) throw new Error('an upstream call needs at least one request');

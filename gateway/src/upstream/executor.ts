@@ -196,36 +196,54 @@ interface CallScope {
   dispose(): void;
 }
 
-/** The scope of a call for one request: the request's abort cancels the call. */
-function singleCall(job: Job, upstream: UpstreamCall): CallScope {
-  const onAbort = (): void => upstream.abort(job.abortReason());
-  job.onAbort(onAbort);
-  return { live: () => (job.finished ? [] : [job]), dispose: () => job.dropAbortHandler(onAbort) };
+/** Cancels the upstream call of a request that aborted. */
+function abortSingle(job: Job): void {
+  job.upstream?.abort(job.abortReason());
 }
 
 /**
- * The scope of a merged call, which is cancelled only when every request in it aborted. A
- * single request that aborts (its client left or its deadline passed) gets its error
- * response at once, and its rows of the batched response are discarded later.
+ * Responds at once to a request of a merged call that aborted (its client left or its
+ * deadline passed), and cancels the call when every request in it aborted. The rows of that
+ * request are discarded when the batched response arrives.
  */
+function abortBatchMember(job: Job): void {
+  job.respondError(job.abortError(false));
+  const members = job.batchMembers ?? [];
+  if (members.every((member) => member.aborted)) job.upstream?.abort(new Error('every request of the batch was aborted'));
+}
+
+/** Creates the scope of a call for one request, whose abort cancels the call. */
+function singleCall(job: Job, upstream: UpstreamCall): CallScope {
+  job.upstream = upstream;
+  job.onAbort(abortSingle);
+  return { live: () => (job.finished ? [] : [job]), dispose: () => release(job, abortSingle) };
+}
+
+/** Creates the scope of a merged call, which is cancelled only when every request in it aborted. */
 function batchCall(jobs: Job[], upstream: UpstreamCall): CallScope {
-  const handlers = jobs.map((job) => {
-    const onAbort = (): void => {
-      job.respondError(job.abortError(false));
-      if (jobs.every((member) => member.aborted)) upstream.abort(new Error('every request of the batch was aborted'));
-    };
-    job.onAbort(onAbort);
-    return onAbort;
-  });
+  for (const job of jobs) {
+    job.upstream = upstream;
+    job.batchMembers = jobs;
+    job.onAbort(abortBatchMember);
+  }
   return {
     live: () => jobs.filter((job) => !job.finished),
-    dispose: () => jobs.forEach((job, index) => job.dropAbortHandler(handlers[index])),
+    dispose: () => {
+      for (const job of jobs) release(job, abortBatchMember);
+    },
   };
 }
 
+/** Detaches a job from the call that ended; a job already handed back to the queue keeps the queue's handler. */
+function release(job: Job, handler: (job: Job) => void): void {
+  job.dropAbortHandler(handler);
+  job.upstream = undefined;
+  job.batchMembers = undefined;
+}
+
 /**
- * The client side of an SSE stream: headers go out when the replica's 2xx headers arrive,
- * then each chunk as it comes. A full client buffer pauses the upstream read until it drains.
+ * Creates the client side of an SSE stream: headers go out when the replica's 2xx headers
+ * arrive, then each chunk as it comes. A full client buffer pauses the upstream read until it drains.
  */
 function clientStream(job: Job): StreamSink {
   const raw = job.reply.raw;
