@@ -13,6 +13,14 @@ import { sampleProcess, startGatewayProcess, trackChild } from './processes.ts';
 import { formatMs, formatPercent, formatRatio, formatTable, verdict } from './report.ts';
 import { median } from './stats.ts';
 
+function formatMicros(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(0) : 'n/a';
+}
+
+function formatCount(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(0) : 'n/a';
+}
+
 export interface OverheadOptions {
   clock: Clock;
   workDir: string;
@@ -34,6 +42,13 @@ export interface OverheadResult {
   addedP99Ms: number;
   throughputRatio: number;
   failures: number;
+}
+
+/** CPU time per successful request of each process in the closed-loop rounds of one target, in microseconds. */
+interface CpuPerRequest {
+  replica: number[];
+  gateway: number[];
+  generator: number[];
 }
 
 const MODEL = 'bench-chat';
@@ -125,11 +140,20 @@ export async function runOverheadBenchmark(options: OverheadOptions): Promise<Ov
 
     const ratios: number[] = [];
     const throughputs: Record<'direct' | 'gateway', number[]> = { direct: [], gateway: [] };
+    const cpu: Record<'direct' | 'gateway', CpuPerRequest> = {
+      direct: { replica: [], gateway: [], generator: [] },
+      gateway: { replica: [], gateway: [], generator: [] },
+    };
+    const generatorSeconds = (): number => {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1e6;
+    };
     const throughputFailures: Record<'direct' | 'gateway', number> = { direct: 0, gateway: 0 };
     for (let round = 0; round < options.throughputRounds; round++) {
       const order: Array<'direct' | 'gateway'> = round % 2 === 0 ? ['direct', 'gateway'] : ['gateway', 'direct'];
       const pair: Partial<Record<'direct' | 'gateway', number>> = {};
       for (const target of order) {
+        const before = { replica: (await sampleProcess(replica.pid)).cpuSeconds, gateway: (await sampleProcess(gateway.pid)).cpuSeconds, generator: generatorSeconds() };
         const result = await runClosedLoop({
           clock: options.clock,
           dispatcher: agentOf[target],
@@ -139,6 +163,9 @@ export async function runOverheadBenchmark(options: OverheadOptions): Promise<Ov
           maxRequests: options.throughputSeconds * 200_000,
           makeRequest,
         });
+        const after = { replica: (await sampleProcess(replica.pid)).cpuSeconds, gateway: (await sampleProcess(gateway.pid)).cpuSeconds, generator: generatorSeconds() };
+        const perRequest = (key: keyof CpuPerRequest): number => ((after[key] - before[key]) * 1e6) / Math.max(1, result.tally.succeeded);
+        for (const key of ['replica', 'gateway', 'generator'] as const) cpu[target][key].push(perRequest(key));
         throughputFailures[target] += result.tally.sent - result.tally.succeeded;
         pair[target] = result.throughput;
         throughputs[target].push(result.throughput);
@@ -147,7 +174,7 @@ export async function runOverheadBenchmark(options: OverheadOptions): Promise<Ov
       ratios.push((pair.gateway ?? Number.NaN) / (pair.direct ?? Number.NaN));
     }
 
-    return summarize(options, rounds, ratios, throughputs, cpuMsPerRequest, throughputFailures);
+    return summarize(options, rounds, ratios, throughputs, cpuMsPerRequest, throughputFailures, cpu);
   } finally {
     await Promise.all(agents.map((agent) => agent.close()));
     await gateway?.stop();
@@ -162,6 +189,7 @@ function summarize(
   throughputs: Record<'direct' | 'gateway', number[]>,
   cpuMsPerRequest: number,
   throughputFailures: Record<'direct' | 'gateway', number>,
+  cpu: Record<'direct' | 'gateway', CpuPerRequest>,
 ): OverheadResult {
   const direct = rounds.filter((round) => round.target === 'direct');
   const gateway = rounds.filter((round) => round.target === 'gateway');
@@ -198,8 +226,16 @@ function summarize(
       ],
       ['per-round ratios', '', '', ratios.map(formatRatio).join(' '), '', ''],
       ['failed requests (all rounds)', String(throughputFailures.direct), String(throughputFailures.gateway), '', '0', verdict(throughputFailures.direct + throughputFailures.gateway === 0)],
+      ['CPU per request, replica (us, median)', formatMicros(median(cpu.direct.replica)), formatMicros(median(cpu.gateway.replica)), '', '', ''],
+      ['CPU per request, gateway (us, median)', '', formatMicros(median(cpu.gateway.gateway)), '', '', ''],
+      ['CPU per request, load generator (us, median)', formatMicros(median(cpu.direct.generator)), formatMicros(median(cpu.gateway.generator)), '', '', ''],
     ],
   );
+  // The three processes share the machine's cores, so the direct ratio above also charges the
+  // gateway for the cores it takes from the replica and the generator. Requests per CPU-second
+  // compare the two servers' own costs, as when each runs on cores of its own.
+  const perCoreRatio = median(cpu.direct.replica) / median(cpu.gateway.gateway);
+  const perCoreLine = `requests per CPU-second: gateway ${formatCount(1e6 / median(cpu.gateway.gateway))}, replica ${formatCount(1e6 / median(cpu.direct.replica))} (ratio ${formatRatio(perCoreRatio)}; a reference for separate cores, not the target)`;
   const cpuLine = `gateway CPU per request: ${formatMs(cpuMsPerRequest)} ms (user + system from /proc over the latency rounds, ${formatPercent((cpuMsPerRequest * options.rate) / 1000)} of one core at ${options.rate} requests/s)`;
-  return { table: `${latencyTable}\n\n${throughputTable}\n${cpuLine}`, addedP50Ms: addedP50, addedP99Ms: addedP99, throughputRatio, failures };
+  return { table: `${latencyTable}\n\n${throughputTable}\n${perCoreLine}\n${cpuLine}`, addedP50Ms: addedP50, addedP99Ms: addedP99, throughputRatio, failures };
 }
