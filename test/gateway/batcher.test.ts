@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { embeddingsBatchKey, mergeEmbeddings, mergeV2, shareOut, splitEmbeddings, splitV2, v2BatchKey, type V2InferBody } from '../../gateway/src/scheduling/batcher.ts';
+import { embeddingsBatchKey, flattenTensorData, mergeEmbeddings, mergeV2, shareOut, splitEmbeddings, splitV2, v2BatchKey, type V2InferBody } from '../../gateway/src/scheduling/batcher.ts';
 
 const v2 = (rows: number, columns: number, start: number, extra: Partial<V2InferBody> = {}): V2InferBody => ({
   inputs: [{ name: 'x', shape: [rows, columns], datatype: 'FP32', data: Array.from({ length: rows * columns }, (_, i) => start + i) }],
@@ -8,6 +8,21 @@ const v2 = (rows: number, columns: number, start: number, extra: Partial<V2Infer
 });
 
 describe('V2 batching rules', () => {
+  test('flatten keeps order within the depth', () => {
+    assert.deepEqual(flattenTensorData([[1, 2], [3, [4, 5]]], 3), [1, 2, 3, 4, 5]);
+    assert.deepEqual(flattenTensorData([1, 2, 3], 1), [1, 2, 3]);
+    assert.deepEqual(flattenTensorData([[], [1]], 2), [1]);
+  });
+
+  test('flatten refuses deeper nesting', () => {
+    assert.equal(flattenTensorData([[1], [2]], 1), undefined);
+    let deep: unknown[] = [1];
+    for (let level = 0; level < 100_000; level++) deep = [deep];
+    assert.equal(flattenTensorData(deep, 4), undefined);
+    assert.equal(flattenTensorData(deep, 200_000)?.length, 1);
+  });
+
+
   test('key ignores dimension 0 only', () => {
     assert.equal(v2BatchKey('m', undefined, v2(1, 4, 0)), v2BatchKey('m', undefined, v2(7, 4, 0)));
     assert.notEqual(v2BatchKey('m', undefined, v2(1, 4, 0)), v2BatchKey('m', undefined, v2(1, 3, 0)));
@@ -73,6 +88,21 @@ describe('embeddings batching rules', () => {
     );
     assert.equal(first!.usage.prompt_tokens + second!.usage.prompt_tokens, 10);
     assert.equal(first!.usage.prompt_tokens, 2);
+  });
+
+  test('split keeps every usage count field', () => {
+    const bodies = [
+      { model: 'e', input: 'aaaa' },
+      { model: 'e', input: 'aaaaaaaaaaaa' },
+    ];
+    const response = {
+      object: 'list',
+      data: [0, 1].map((index) => ({ object: 'embedding', index, embedding: [index] })),
+      usage: { prompt_tokens: 8, total_tokens: 8, completion_tokens: 0, prompt_tokens_details: null, extra: { cached_tokens: 4 } },
+    };
+    const [first, second] = splitEmbeddings(bodies, response) as { usage: Record<string, unknown> }[];
+    assert.deepEqual(first!.usage, { prompt_tokens_details: null, prompt_tokens: 2, total_tokens: 2, completion_tokens: 0 });
+    assert.deepEqual(second!.usage, { prompt_tokens_details: null, prompt_tokens: 6, total_tokens: 6, completion_tokens: 0 });
   });
 
   test('split rejects a wrong item count', () => {

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { chatBody, postJson, startReplica, startTestGateway, waitFor, type SpawnedReplica, type TestGateway } from './helpers.ts';
+import { chatBody, metricValue, postJson, startReplica, startTestGateway, waitFor, type SpawnedReplica, type TestGateway } from './helpers.ts';
 
 /** Nothing listens on the discard port; the V2 model here never needs a replica. */
 const NOWHERE = 'http://127.0.0.1:9';
@@ -121,6 +121,23 @@ describe('request validation', () => {
     assert.equal((await replica.stats()).received, 0);
     const harmless = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chat({ messages: [{ role: 'user', content: 'the constructor of a proto\u00e9type' }], constructor: 'plain' }));
     assert.equal(harmless.status, 200, harmless.text);
+  });
+
+  // A body of about 40 KB whose data is nested 20,000 arrays deep once overflowed the stack
+  // of the value count check and got a 500 that was counted nowhere.
+  test('V2 data nested past its shape gets 400', async () => {
+    const depth = 20_000;
+    const deepData = `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+    const before = metricValue(await gateway.metricsText(), 'infergate_requests_total', { model: 'tabular', protocol: 'v2', outcome: 'rejected_invalid' });
+    const deep = await postJson(`${gateway.trafficUrl}/v2/models/tabular/infer`, `{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","data":${deepData}}]}`);
+    assert.equal(deep.status, 400);
+    assert.equal(deep.body.error, 'invalid_value: inputs[0].data is nested deeper than its shape [1,1] allows (arrays at most 2 levels deep); nest it by the shape or send it flat');
+    const after = metricValue(await gateway.metricsText(), 'infergate_requests_total', { model: 'tabular', protocol: 'v2', outcome: 'rejected_invalid' });
+    assert.equal(after - before, 1);
+
+    const oneTooDeep = await postJson(`${gateway.trafficUrl}/v2/models/tabular/infer`, { inputs: [{ name: 'INPUT0', shape: [2], datatype: 'FP32', data: [[1], [2]] }] });
+    assert.equal(oneTooDeep.status, 400);
+    assert.match(oneTooDeep.body.error, /inputs\[0\]\.data is nested deeper than its shape \[2\] allows \(arrays at most 1 level deep\)/);
   });
 
   test('V2 binary extension gets 415', async () => {

@@ -96,6 +96,28 @@ describe('model scheduler', () => {
     assert.equal(h.submit(h.job({ key: null, timeoutMs: 5000 }).job), undefined);
   });
 
+  test('burst after a quiet spell uses replica capacity', async () => {
+    const h = harness({ maxInflightPerReplica: 2 });
+    h.endpoints(['r1']);
+    h.makeReady();
+    // Two calls of 100 ms each set the mean call duration.
+    h.submit(h.job({ key: null }).job);
+    h.submit(h.job({ key: null }).job);
+    h.clock.advance(100);
+    h.calls[0]!.finish();
+    h.calls[1]!.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    // The 10 s dispatch window forgets them, then two long calls take both slots.
+    h.clock.advance(20_000);
+    h.submit(h.job({ key: null }).job);
+    h.submit(h.job({ key: null }).job);
+    // The dispatch rate alone (2 in 10 s) would make 1 request ahead a 5 s wait. Two slots
+    // at 100 ms per call drain 20 requests/s, so the wait is about 50 ms.
+    assert.equal(h.submit(h.job({ key: null, timeoutMs: 2000 }).job), undefined);
+    assert.equal(h.submit(h.job({ key: null, timeoutMs: 2000 }).job), undefined);
+    assert.equal(h.scheduler.queued, 2);
+  });
+
   test('Retry-After follows queue length over drain rate', () => {
     const h = harness({ maxInflightPerReplica: 1, queue: { maxSize: 100, timeoutMs: 600_000 } });
     h.endpoints(['r1']);

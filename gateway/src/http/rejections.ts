@@ -28,7 +28,8 @@ export interface RejectionDeps {
 
 /**
  * Sends err and, when the request was for an inference route, counts it in
- * infergate_requests_total with outcome rejected_invalid and writes its access log line.
+ * infergate_requests_total with the error's outcome (rejected_invalid for a bad request) and
+ * writes its access log line.
  */
 export function rejectInvalid(deps: RejectionDeps, request: FastifyRequest, reply: FastifyReply, err: GatewayError, style: ErrorStyle): FastifyReply {
   const id = requestIdOf(request);
@@ -36,8 +37,10 @@ export function rejectInvalid(deps: RejectionDeps, request: FastifyRequest, repl
   const protocol = INFERENCE_ROUTES.get(request.routeOptions.url ?? '');
   if (protocol !== undefined) {
     const model = modelLabel(deps, request, protocol);
-    deps.metrics.requests.inc({ model, protocol, outcome: 'rejected_invalid' });
-    deps.logger.info({ requestId: id, model, outcome: 'rejected_invalid', status: err.status, code: err.code, param: err.param }, 'request finished');
+    deps.metrics.requests.inc({ model, protocol, outcome: err.outcome });
+    const line = { requestId: id, model, outcome: err.outcome, status: err.status, code: err.code, param: err.param };
+    if (err.status >= 500) deps.logger.warn(line, 'request finished');
+    else deps.logger.info(line, 'request finished');
   }
   return sendError(reply, err, style);
 }

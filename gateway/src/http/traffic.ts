@@ -102,7 +102,8 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
       return reject(new GatewayError(error.statusCode, 'bad_request', error.message));
     }
     request.log.error({ err: error, requestId: requestIdOf(request) }, 'unhandled error in a traffic route');
-    return sendError(reply, new GatewayError(500, 'internal_error', 'the gateway failed to process the request'), style);
+    // Counted like a rejection, so an inference request that hit a gateway bug still has its one outcome.
+    return reject(new GatewayError(500, 'internal_error', 'the gateway failed to process the request', { outcome: 'upstream_error' }));
   });
 
   app.setNotFoundHandler((request, reply) => {

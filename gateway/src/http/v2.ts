@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import type { ModelRuntime } from '../model-runtime.ts';
-import { v2BatchKey, v2Rows, type V2InferBody } from '../scheduling/batcher.ts';
+import { flattenTensorData, v2BatchKey, v2Rows, type V2InferBody } from '../scheduling/batcher.ts';
 import { admit, requestIdOf } from './admission.ts';
 import { GatewayError, invalidField, sendError, unknownModel } from './errors.ts';
 import { rejectInvalid } from './rejections.ts';
@@ -120,8 +120,14 @@ export function validateTensors(body: V2InferBody): void {
     if (names.has(tensor.name)) throw invalidField(`${where}.name`, tensor.name, 'input names must be unique');
     names.add(tensor.name);
     const expected = tensor.shape.reduce((product, n) => product * n, 1);
-    const actual = tensor.data.flat(Infinity).length;
-    if (actual !== expected) throw invalidField(`${where}.data`, `${actual} values`, `shape ${JSON.stringify(tensor.shape)} needs ${expected} values`);
+    const rank = Math.max(1, tensor.shape.length);
+    const values = flattenTensorData(tensor.data, rank);
+    if (values === undefined) {
+      throw new GatewayError(400, 'invalid_value', `${where}.data is nested deeper than its shape ${JSON.stringify(tensor.shape)} allows (arrays at most ${rank} ${rank === 1 ? 'level' : 'levels'} deep); nest it by the shape or send it flat`, { param: `${where}.data` });
+    }
+    if (values.length !== expected) {
+      throw new GatewayError(400, 'invalid_value', `${where}.data has ${values.length} values, but shape ${JSON.stringify(tensor.shape)} needs ${expected}`, { param: `${where}.data` });
+    }
     const first = tensor.shape[0] ?? 0;
     if (rows === undefined) rows = first;
     else if (first !== rows) throw invalidField(`${where}.shape[0]`, first, `every input must have the same dimension 0 (batch size) as inputs[0], which is ${rows}`);

@@ -187,7 +187,10 @@ export class ReplicaSet {
       const before = replica.state;
       if (replica.health.recordProbe(probe.passed)) {
         const level = probe.passed ? 'info' : 'warn';
-        this.#deps.logger[level]({ replica: replica.id, from: before, to: replica.state, probe: probe.detail }, 'replica health changed');
+        const after = replica.state;
+        // An ejected or draining replica keeps that state while its probes change, so the line then names the probe state.
+        const message = before === after ? 'replica probe state changed' : 'replica health changed';
+        this.#deps.logger[level]({ replica: replica.id, from: before, to: after, probeState: replica.health.probeState, probe: probe.detail }, message);
         this.#deps.onChange();
       }
       this.#probeTimers.set(replica.id, this.#deps.clock.setTimer(intervalMs, () => void run()));

@@ -42,15 +42,16 @@ interface EmbeddingsResponse {
   object?: string;
   data: { index: number; object?: string; embedding: unknown }[];
   model?: string;
-  usage?: { prompt_tokens?: number; total_tokens?: number };
+  usage?: { prompt_tokens?: number; total_tokens?: number; [key: string]: unknown };
   [key: string]: unknown;
 }
 
 /**
  * Splits a merged embeddings response back per request, each re-indexed from 0. The
- * replica reports usage for the whole call only, so prompt tokens are shared out in
- * proportion to each request's input size (characters or tokens): an estimate whose
- * parts sum to the reported total.
+ * replica reports usage for the whole call only, so every token count in it is shared out
+ * in proportion to each request's input size (characters or tokens): an estimate whose
+ * parts sum to the reported total. Null fields are kept, and nested objects (such as
+ * prompt_tokens_details) are left out, since they describe the whole call.
  */
 export function splitEmbeddings(bodies: readonly EmbeddingsBody[], response: unknown): unknown[] {
   const parsed = response as EmbeddingsResponse;
@@ -63,17 +64,31 @@ export function splitEmbeddings(bodies: readonly EmbeddingsBody[], response: unk
   if (byIndex.length !== total) throw new Error(`embeddings response has ${byIndex.length} items for ${total} inputs`);
 
   const weights = bodies.map((body) => embeddingRows(body.input).rows.reduce<number>((sum, row) => sum + Math.max(1, row.length), 0));
-  const promptShares = shareOut(parsed.usage?.prompt_tokens ?? 0, weights);
-  const totalShares = shareOut(parsed.usage?.total_tokens ?? parsed.usage?.prompt_tokens ?? 0, weights);
+  const usageParts = splitUsage(parsed.usage ?? {}, weights);
 
   const results: unknown[] = [];
   let offset = 0;
   for (const [i, count] of rowCounts.entries()) {
     const data = byIndex.slice(offset, offset + count).map((item, index) => ({ ...item, index }));
     offset += count;
-    results.push({ ...parsed, data, usage: { prompt_tokens: promptShares[i] ?? 0, total_tokens: totalShares[i] ?? 0 } });
+    results.push({ ...parsed, data, usage: usageParts[i] });
   }
   return results;
+}
+
+/** Shares out each numeric usage field by weights; prompt_tokens and total_tokens are always present. */
+function splitUsage(usage: NonNullable<EmbeddingsResponse['usage']>, weights: readonly number[]): Record<string, unknown>[] {
+  const parts: Record<string, unknown>[] = weights.map(() => ({}));
+  const counts: Record<string, number> = { prompt_tokens: 0, total_tokens: usage.prompt_tokens ?? 0 };
+  for (const [key, value] of Object.entries(usage)) {
+    if (typeof value === 'number') counts[key] = value;
+    else if (value === null) for (const part of parts) part[key] = null;
+  }
+  for (const [key, total] of Object.entries(counts)) {
+    const shares = shareOut(total, weights);
+    parts.forEach((part, index) => (part[key] = shares[index] ?? 0));
+  }
+  return parts;
 }
 
 /** Divides total into integer parts proportional to weights (largest remainder method). */
@@ -123,12 +138,48 @@ export function v2BatchKey(model: string, version: string | undefined, body: V2I
   return JSON.stringify(['v2', model, version ?? null, inputs, body.outputs ?? null, body.parameters ?? null]);
 }
 
+/**
+ * Flattens tensor data nested at most maxDepth levels deep, or returns undefined when it is
+ * nested deeper. It walks the arrays with its own stack instead of recursing (as
+ * Array.prototype.flat does), so a small body nested thousands of levels deep cannot
+ * overflow the call stack.
+ */
+export function flattenTensorData(data: readonly unknown[], maxDepth: number): unknown[] | undefined {
+  const values: unknown[] = [];
+  const pending: { array: readonly unknown[]; next: number }[] = [{ array: data, next: 0 }];
+  while (pending.length > 0) {
+    const top = pending[pending.length - 1] as { array: readonly unknown[]; next: number };
+    if (top.next >= top.array.length) {
+      pending.pop();
+      continue;
+    }
+    const item = top.array[top.next++];
+    if (!Array.isArray(item)) {
+      values.push(item);
+      continue;
+    }
+    if (pending.length >= maxDepth) return undefined;
+    pending.push({ array: item, next: 0 });
+  }
+  return values;
+}
+
+/** Flattens tensor data that validation already bounded to the tensor's rank. */
+function flatData(tensor: V2Tensor): unknown[] {
+  const flat = flattenTensorData(tensor.data ?? [], Math.max(1, tensor.shape.length));
+  if (flat === undefined) throw new Error(`V2 tensor ${JSON.stringify(tensor.name)} has data nested deeper than its shape ${JSON.stringify(tensor.shape)}`);
+  return flat;
+}
+
 export function mergeV2(bodies: readonly V2InferBody[]): V2InferBody {
   const first = bodies[0];
   if (first === undefined) throw new Error('mergeV2 needs at least one request');
   const inputs = first.inputs.map((tensor, index): V2Tensor => {
     const rows = bodies.reduce((sum, body) => sum + (body.inputs[index]?.shape[0] ?? 0), 0);
-    const data = bodies.flatMap((body) => (body.inputs[index]?.data ?? []).flat(Infinity));
+    const data = bodies.flatMap((body) => {
+      const input = body.inputs[index];
+      return input === undefined ? [] : flatData(input);
+    });
     const merged: V2Tensor = { name: tensor.name, shape: [rows, ...tensor.shape.slice(1)], datatype: tensor.datatype, data };
     if (tensor.parameters !== undefined) merged.parameters = tensor.parameters;
     return merged;
@@ -159,7 +210,7 @@ export function splitV2(bodies: readonly V2InferBody[], response: unknown): unkn
     if (!Array.isArray(tensor.shape) || tensor.shape[0] !== total) {
       throw new Error(`V2 output ${JSON.stringify(tensor.name)} has shape ${JSON.stringify(tensor.shape)}, expected dimension 0 = ${total}`);
     }
-    const flat = (tensor.data ?? []).flat(Infinity);
+    const flat = Array.isArray(tensor.data) ? flatData(tensor) : [];
     const perRow = tensor.shape.slice(1).reduce((product, n) => product * n, 1);
     if (flat.length !== total * perRow) throw new Error(`V2 output ${JSON.stringify(tensor.name)} has ${flat.length} values for shape ${JSON.stringify(tensor.shape)}`);
     return { tensor, flat, perRow };

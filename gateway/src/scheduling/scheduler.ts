@@ -31,6 +31,9 @@ export interface SchedulerDeps {
 /** Longest Retry-After the gateway suggests, in seconds. */
 const MAX_RETRY_AFTER_SECONDS = 300;
 
+/** Weight of the newest call in the moving averages of call duration and size. */
+const CALL_AVERAGE_WEIGHT = 0.1;
+
 export class ModelScheduler {
   readonly config: ModelConfig;
   readonly #deps: SchedulerDeps;
@@ -41,6 +44,10 @@ export class ModelScheduler {
   /** Jobs in an upstream call now, so shutdown can abort them. */
   readonly #abortInFlight = new Set<Job>();
   #inFlightJobs = 0;
+  /** Moving average of upstream call durations in ms, undefined before the first call ended. */
+  #meanCallMs: number | undefined;
+  /** Moving average of requests per upstream call (above 1 with batching). */
+  #meanJobsPerCall = 1;
   #held = 0;
   #closing = false;
   #pumping = false;
@@ -136,7 +143,8 @@ export class ModelScheduler {
       }
       if (reason === 'batch_rejected') job.solo = true;
       else this.#deps.metrics.retries.inc({ model: this.config.name, reason });
-      job.logger.info({ requestId: job.id, model: this.config.name, replica: replica.id, reason, attempt: job.tries }, 'retrying request on another replica');
+      // Another replica is preferred, and the failed one is used again only when no other serves.
+      job.logger.info({ requestId: job.id, model: this.config.name, failedReplica: replica.id, reason, attempt: job.tries }, 'retrying request');
       this.#queue.requeue(job);
       this.#watchAbort(job);
     }
@@ -165,14 +173,27 @@ export class ModelScheduler {
   }
 
   /**
-   * Estimated seconds until the queue drains: queue length over the measured dispatch
-   * rate. With no measurement yet (no dispatch in the window) it falls back to the time a
+   * Requests per second the model drains at: the measured dispatch rate, or the rate its
+   * serving replicas can take (in-flight slots × requests per call ÷ mean call duration),
+   * whichever is higher. The dispatch rate alone follows recent traffic, so after a quiet
+   * spell it would make a burst look many times slower to serve than it is.
+   */
+  #drainRate(): number {
+    const measured = this.#dispatches.perSecond();
+    if (this.#meanCallMs === undefined || this.#meanCallMs <= 0) return measured;
+    let slots = 0;
+    for (const replica of this.#deps.replicas.all()) if (replica.serving) slots += replica.limit;
+    return Math.max(measured, (slots * this.#meanJobsPerCall * 1000) / this.#meanCallMs);
+  }
+
+  /**
+   * Estimated seconds until the queue drains: queue length over the drain rate. With no measurement yet (no dispatch in the window) it falls back to the time a
    * held request may still wait, or the queue timeout. It is never shorter than the time
    * until the first cooldown or ejection period ends when every serving replica is in one.
    */
   retryAfterSeconds(priority: Priority = 'sheddable'): number {
     const ahead = this.#queue.countAhead(priority) + 1;
-    const rate = this.#dispatches.perSecond();
+    const rate = this.#drainRate();
     let seconds: number;
     if (rate > 0) seconds = ahead / rate;
     else if (this.#held > 0 || !this.#deps.replicas.hasServing()) seconds = this.config.scaleFromZero.holdTimeoutMs / 1000 / 4;
@@ -314,11 +335,11 @@ export class ModelScheduler {
     }
     const attemptsAtLaunch = batch.map((job) => job.attempts);
     if (trial) this.#deps.logger.info({ replica: replica.id }, 'sending trial request to ejected replica');
-    void this.#run(batch, replica, trial, attemptsAtLaunch);
+    void this.#run(batch, replica, trial, attemptsAtLaunch, this.#deps.clock.now());
   }
 
   /** Runs the upstream call of a launched batch and does the bookkeeping when it ends. */
-  async #run(batch: Job[], replica: Replica, trial: boolean, attemptsAtLaunch: number[]): Promise<void> {
+  async #run(batch: Job[], replica: Replica, trial: boolean, attemptsAtLaunch: number[], launchedAt: number): Promise<void> {
     let verdict: CallVerdict;
     try {
       verdict = await this.#deps.executor(batch, replica);
@@ -330,6 +351,7 @@ export class ModelScheduler {
     }
     replica.inFlight--;
     this.#inFlightJobs -= batch.length;
+    if (verdict === 'success') this.#recordCall(this.#deps.clock.now() - launchedAt, batch.length);
     // A job retried elsewhere already runs in a newer call, which now tracks it.
     for (const [index, job] of batch.entries()) if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.delete(job);
     // Jobs handed back for a retry complete later, in their next call.
@@ -338,6 +360,12 @@ export class ModelScheduler {
     this.#deps.replicas.releaseIfRetired(replica);
     this.pump();
     this.#notifyIdle();
+  }
+
+  #recordCall(durationMs: number, jobs: number): void {
+    const blend = (mean: number, value: number): number => mean + CALL_AVERAGE_WEIGHT * (value - mean);
+    this.#meanCallMs = this.#meanCallMs === undefined ? durationMs : blend(this.#meanCallMs, durationMs);
+    this.#meanJobsPerCall = blend(this.#meanJobsPerCall, jobs);
   }
 
   #recordVerdict(replica: Replica, verdict: CallVerdict, trial: boolean): void {
@@ -367,7 +395,7 @@ export class ModelScheduler {
 
   #rejectIfDeadlineUnmeetable(job: Job): void {
     const ahead = this.#queue.countAhead(job.priority);
-    const rate = this.#dispatches.perSecond();
+    const rate = this.#drainRate();
     if (ahead === 0 || rate <= 0) return;
     const estimatedWaitMs = (ahead / rate) * 1000;
     if (estimatedWaitMs <= job.remainingMs()) return;

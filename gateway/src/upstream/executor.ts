@@ -249,7 +249,8 @@ function clientStream(job: Job): StreamSink {
   const raw = job.reply.raw;
   return {
     start: (status) => {
-      if (status < 200 || status >= 300) return false;
+      // A job that already has its response (it aborted meanwhile) never starts a stream.
+      if (status < 200 || status >= 300 || job.finished) return false;
       job.reply.hijack();
       raw.writeHead(200, {
         'content-type': 'text/event-stream',
