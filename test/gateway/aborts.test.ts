@@ -4,6 +4,7 @@
 // the others still need the result.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { chatBody, metricValue, postJson, startReplica, startTestGateway, waitFor, waitReady, type SpawnedReplica, type TestGateway } from './helpers.ts';
 
 const CHAT = 'abort-chat';
@@ -44,6 +45,47 @@ describe('client disconnect reaches the replica', () => {
     assert.equal((await chat.stats()).completed, 0);
     await waitFor(async () => (await outcome(gateway, CHAT, 'client_cancelled')) === 1, 'the client_cancelled outcome');
     await waitFor(async () => metricValue(await gateway.metricsText(), 'infergate_inflight_requests', { model: CHAT }) === 0 && gateway.state().models[0]!.inFlight === 0, 'the in-flight gauge to return to 0');
+  });
+
+  test('paused stream reader gets every chunk', async (t) => {
+    // With no token latency the replica produces about 1 MB of events at once. That is more
+    // than the socket buffers hold while the client reads nothing, so the gateway must pause
+    // the replica's stream until the client drains, then resume it.
+    const fast = await startReplica('openai', 'fast-chat', ['--prefill-base-ms', '0', '--prefill-per-token-ms', '0', '--itl-base-ms', '0', '--itl-per-running-ms', '0']);
+    t.after(() => fast.stop());
+    const gateway = await gatewayFor(t, { name: 'fast-chat', protocol: 'openai', replicas: { static: [fast.url] } });
+    const body = JSON.stringify(chatBody('fast-chat', { stream: true, max_tokens: 4000, seed: 7 }));
+    const contentOf = (text: string): string =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('data: {'))
+        .map((line) => (JSON.parse(line.slice('data: '.length)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '')
+        .join('');
+
+    const paused = await new Promise<string>((resolve, reject) => {
+      const url = new URL(`${gateway.trafficUrl}/v1/chat/completions`);
+      const call = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+        const chunks: Buffer[] = [];
+        response.once('data', (first: Buffer) => {
+          chunks.push(first);
+          response.pause();
+          setTimeout(() => {
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.resume();
+          }, 1000);
+        });
+        response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        response.on('error', reject);
+      });
+      call.on('error', reject);
+      call.end(body);
+    });
+    const direct = await (await fetch(`${fast.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).text();
+
+    assert.ok(paused.length > 500_000, `the stream had ${paused.length} bytes`);
+    assert.ok(paused.endsWith('data: [DONE]\n\n'));
+    assert.equal(contentOf(paused), contentOf(direct));
+    await waitFor(async () => (await outcome(gateway, 'fast-chat', 'success')) === 1, 'the success outcome');
   });
 
   test('stream chunks arrive while generation runs', async (t) => {
