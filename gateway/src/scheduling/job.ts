@@ -90,6 +90,8 @@ export class Job<P = unknown> {
   dispatchedAt: number | undefined;
   /** Replica of the current or last upstream call, for the access log. */
   replicaId: string | undefined;
+  /** Position in the scheduler's list of in-flight jobs, undefined while not in an upstream call. */
+  inFlightSlot: number | undefined;
   /** The upstream call carrying this request now, which its abort handler cancels. */
   upstream: { abort(reason: Error): void } | undefined;
   /** The requests of the merged call this request is in, while that call runs. */

@@ -12,6 +12,7 @@ import type { CallVerdict } from '../replicas/health.ts';
 import type { Replica } from '../replicas/replica.ts';
 import type { ReplicaSet } from '../replicas/pool.ts';
 import type { Job } from './job.ts';
+import { InFlightList } from './in-flight.ts';
 import { AdmissionQueue } from './queue.ts';
 import { RateMeter } from './rate.ts';
 
@@ -42,7 +43,7 @@ export class ModelScheduler {
   readonly #dispatches: RateMeter;
   readonly #completions: RateMeter;
   /** Jobs in an upstream call now, so shutdown can abort them. */
-  readonly #abortInFlight = new Set<Job>();
+  readonly #abortInFlight = new InFlightList<Job>();
   #inFlightJobs = 0;
   /** Moving average of upstream call durations in ms, undefined before the first call ended. */
   #meanCallMs: number | undefined;
@@ -241,7 +242,7 @@ export class ModelScheduler {
   /** Ends every queued and in-flight job with outcome shutdown. */
   abortAll(): void {
     for (const job of [...this.#queue.entries()]) job.abort('shutdown');
-    this.#abortInFlight.forEach((job) => job.abort('shutdown'));
+    for (const job of this.#abortInFlight.snapshot()) job.abort('shutdown');
   }
 
   /**
@@ -353,7 +354,7 @@ export class ModelScheduler {
     this.#inFlightJobs -= batch.length;
     if (verdict === 'success') this.#recordCall(this.#deps.clock.now() - launchedAt, batch.length);
     // A job retried elsewhere already runs in a newer call, which now tracks it.
-    for (const [index, job] of batch.entries()) if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.delete(job);
+    for (const [index, job] of batch.entries()) if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.remove(job);
     // Jobs handed back for a retry complete later, in their next call.
     this.#completions.record(batch.filter((job) => job.finished).length);
     this.#recordVerdict(replica, verdict, trial);
