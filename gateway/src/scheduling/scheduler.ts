@@ -396,8 +396,9 @@ export class ModelScheduler {
 
   #rejectIfDeadlineUnmeetable(job: Job): void {
     const ahead = this.#queue.countAhead(job.priority);
+    if (ahead === 0) return;
     const rate = this.#drainRate();
-    if (ahead === 0 || rate <= 0) return;
+    if (rate <= 0) return;
     const estimatedWaitMs = (ahead / rate) * 1000;
     if (estimatedWaitMs <= job.remainingMs()) return;
     throw new GatewayError(429, 'deadline_unmeetable', `estimated queue wait ${Math.round(estimatedWaitMs)} ms exceeds the request deadline of ${Math.round(job.remainingMs())} ms; raise x-request-timeout-ms or retry later`, {
