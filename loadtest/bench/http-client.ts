@@ -96,20 +96,20 @@ export async function timedRequest(
       signal?.removeEventListener('abort', onAbort);
       resolve(error);
     };
+    const abortReason = new Error('request aborted by the load generator');
     const onAbort = (): void => {
-      const reason = new Error('request aborted by the load generator');
-      controller?.abort(reason);
-      settle(reason);
+      controller?.abort(abortReason);
+      settle(abortReason);
     };
     if (signal?.aborted === true) {
-      settle(new Error('request aborted by the load generator'));
+      settle(abortReason);
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart: (started) => {
         controller = started;
-        if (settled) started.abort(new Error('request aborted by the load generator'));
+        if (settled) started.abort(abortReason);
       },
       onResponseStart: (_started, statusCode, responseHeaders) => {
         status = statusCode;

@@ -14,7 +14,7 @@ describe('V2 batching rules', () => {
     assert.deepEqual(flattenTensorData([[], [1]], 2), [1]);
   });
 
-  test('flatten refuses deeper nesting', () => {
+  test('flatten rejects deeper nesting', () => {
     assert.equal(flattenTensorData([[1], [2]], 1), undefined);
     let deep: unknown[] = [1];
     for (let level = 0; level < 100_000; level++) deep = [deep];

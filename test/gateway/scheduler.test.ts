@@ -107,7 +107,7 @@ describe('model scheduler', () => {
     h.calls[0]!.finish();
     h.calls[1]!.finish();
     await new Promise((resolve) => setImmediate(resolve));
-    // The 10 s dispatch window forgets them, then two long calls take both slots.
+    // The calls drop out of the 10 s dispatch window, then two long calls take both slots.
     h.clock.advance(20_000);
     h.submit(h.job({ key: null }).job);
     h.submit(h.job({ key: null }).job);

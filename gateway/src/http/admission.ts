@@ -28,7 +28,7 @@ export interface WorkSpec<P> {
 
 const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
-/** Where a request's decided id is kept, so every log line and header of one request carries the same generated id. */
+/** Property key of a request's decided id, so every log line and header of one request carries the same generated id. */
 const REQUEST_ID = Symbol('infergate.requestId');
 
 type WithRequestId = FastifyRequest & { [REQUEST_ID]?: string };

@@ -49,9 +49,9 @@ interface EmbeddingsResponse {
 /**
  * Splits a merged embeddings response back per request, each re-indexed from 0. The
  * replica reports usage for the whole call only, so every token count in it is shared out
- * in proportion to each request's input size (characters or tokens): an estimate whose
- * parts sum to the reported total. Null fields are kept, and nested objects (such as
- * prompt_tokens_details) are left out, since they describe the whole call.
+ * in proportion to each request's input size (characters or tokens). The parts are an
+ * estimate that sums to the reported total. Null fields are kept, and nested objects (such
+ * as prompt_tokens_details) are left out, because they describe the whole call.
  */
 export function splitEmbeddings(bodies: readonly EmbeddingsBody[], response: unknown): unknown[] {
   const parsed = response as EmbeddingsResponse;

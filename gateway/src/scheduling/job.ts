@@ -41,10 +41,9 @@ type ResponseWithJob = FastifyReply['raw'] & { [JOB]?: Job };
 
 /**
  * Aborts the job of a response that closed before it finished, which happens only when the
- * client went away. It is one module-level function rather than a closure per job: in
- * measurements, a closure created in the Job constructor kept each request's objects alive
- * through young-generation collections, which made each collection copy megabytes and pause
- * for milliseconds.
+ * client went away. It is one module-level function rather than a closure per job. In GC
+ * traces, a closure created in the Job constructor kept each request's objects alive through
+ * young-generation collections, so each collection copied megabytes and paused for milliseconds.
  */
 function onResponseClose(this: ResponseWithJob): void {
   if (!this.writableFinished) this[JOB]?.abort('client');
@@ -101,8 +100,8 @@ export class Job<P = unknown> {
   readonly #metrics: GatewayMetrics;
   #abortKind: AbortKind | undefined;
   /**
-   * Called once when the request aborts. A job is in one place at a time (the queue or one
-   * upstream call), so one slot is enough, and it costs less per request than an AbortSignal.
+   * Handler called once when the request aborts. A job is in one place at a time (the queue
+   * or one upstream call), so one slot is enough, and it costs less than an AbortSignal.
    */
   #abortHandler: ((job: Job) => void) | undefined;
   #deadline: number;
@@ -193,8 +192,14 @@ export class Job<P = unknown> {
 
   /** Returns an Error that describes the abort, passed to undici when the upstream call is cancelled. */
   abortReason(): Error {
-    const kind = this.#abortKind;
-    return new Error(`request ${kind === 'client' ? 'cancelled by the client' : kind === 'deadline' ? 'deadline passed' : 'stopped by shutdown'}`);
+    switch (this.#abortKind) {
+      case 'client':
+        return new Error('request cancelled by the client');
+      case 'deadline':
+        return new Error('request deadline passed');
+      default:
+        return new Error('request stopped by shutdown');
+    }
   }
 
   /** Returns the error that matches the abort reason, for a request without a response yet. */

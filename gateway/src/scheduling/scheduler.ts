@@ -174,10 +174,10 @@ export class ModelScheduler {
   }
 
   /**
-   * Requests per second the model drains at: the measured dispatch rate, or the rate its
-   * serving replicas can take (in-flight slots × requests per call ÷ mean call duration),
-   * whichever is higher. The dispatch rate alone follows recent traffic, so after a quiet
-   * spell it would make a burst look many times slower to serve than it is.
+   * Returns the requests per second the model drains at. That is the higher of the measured
+   * dispatch rate and the rate its serving replicas can take (in-flight slots × requests per
+   * call ÷ mean call duration). The dispatch rate alone follows recent traffic, so after a
+   * quiet spell it would make a burst look many times slower to serve than it is.
    */
   #drainRate(): number {
     const measured = this.#dispatches.perSecond();

@@ -103,10 +103,10 @@ export class UpstreamCallError extends Error {
 
 /**
  * One POST to a replica for one request or a merged batch, through undici's dispatch
- * interface. It is the gateway's hottest path. dispatch hands over each response chunk
- * without the stream, promise and AbortSignal that undici's request() builds per call, and
- * those took roughly a fifth of the gateway's CPU per proxied request in a profile (an
- * estimate from one machine). The call carries the first request's id, and for a batch every id.
+ * interface, on the gateway's hottest path. dispatch hands over each response chunk without
+ * the stream, promise and AbortSignal that undici's request() builds per call. Those took
+ * roughly a fifth of the gateway's CPU per proxied request in a profile on one machine. The
+ * call carries the first request's id, and for a batch every id.
  */
 export class UpstreamCall implements Dispatcher.DispatchHandler {
   readonly done: Promise<UpstreamResponse>;

@@ -136,7 +136,7 @@ async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promi
   }
 }
 
-/** Reading the body failed after headers: the replica did the work, so no retry. */
+/** Fails the live jobs of a call whose body failed after the headers; the replica did the work, so there is no retry. */
 function failAfterHeaders(jobs: Job[], live: Job[], failure: UpstreamFailure, replica: Replica): CallVerdict {
   if (failure.kind !== 'aborted') {
     jobs[0]?.logger.warn({ model: jobs[0].model, replica: replica.id, err: failure.message, requestIds: jobs.map((job) => job.id) }, 'reading the upstream response failed');
