@@ -96,20 +96,22 @@ export async function timedRequest(
       signal?.removeEventListener('abort', onAbort);
       resolve(error);
     };
-    const abortReason = new Error('request aborted by the load generator');
+    // Made only when a request is aborted: an Error captures a stack trace, too costly per request.
+    let reason: Error | undefined;
+    const abortReason = (): Error => (reason ??= new Error('request aborted by the load generator'));
     const onAbort = (): void => {
-      controller?.abort(abortReason);
-      settle(abortReason);
+      controller?.abort(abortReason());
+      settle(abortReason());
     };
     if (signal?.aborted === true) {
-      settle(abortReason);
+      settle(abortReason());
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart: (started) => {
         controller = started;
-        if (settled) started.abort(abortReason);
+        if (settled) started.abort(abortReason());
       },
       onResponseStart: (_started, statusCode, responseHeaders) => {
         status = statusCode;
