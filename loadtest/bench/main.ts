@@ -18,7 +18,7 @@ import { runSoakBenchmark } from './soak.ts';
 const SUBCOMMANDS = ['overhead', 'batching', 'soak', 'all'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
-// Defaults of every flag, in one place; together overhead and batching take about four minutes.
+// Defaults of every flag, in one place; together overhead and batching take about five minutes.
 const DEFAULTS = {
   rate: 1000,
   rounds: 5,
@@ -107,9 +107,10 @@ const USAGE = `Usage: npm run bench -- [overhead|batching|soak|all] [flags]
 Without a subcommand, runs overhead and batching. Every target is a process this command
 starts on 127.0.0.1; every load loop is bounded in time and in count.
 
-overhead: the same zero-latency replica, direct and through the gateway
+overhead: the same zero-latency replica, direct, through the gateway and through a
+          minimal fastify + undici proxy (the reference)
   --rate N                open-loop rate, requests/s (default ${DEFAULTS.rate})
-  --rounds N              latency rounds per target, alternating order (default ${DEFAULTS.rounds})
+  --rounds N              latency rounds per target, rotating order (default ${DEFAULTS.rounds})
   --round-seconds N       seconds per latency round (default ${DEFAULTS.roundSeconds})
   --warmup-seconds N      warm-up per target before the rounds (default ${DEFAULTS.warmupSeconds})
   --concurrency N         closed-loop concurrency for max throughput (default ${DEFAULTS.concurrency})

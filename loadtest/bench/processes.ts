@@ -38,6 +38,12 @@ export interface ProcessSample {
 }
 
 const GATEWAY_ENTRY = path.join(REPOSITORY_ROOT, 'gateway', 'src', 'main.ts');
+/**
+ * Node flags the gateway runs with in its image and npm scripts, so the benchmarks measure
+ * the same process users run. test/charts/dockerfile.test.ts checks that the three agree.
+ */
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=32'];
+const REFERENCE_PROXY_ENTRY = path.join(REPOSITORY_ROOT, 'loadtest', 'bench', 'reference-proxy.ts');
 // Every child a benchmark starts and has not seen exit, so that an interrupted run can stop
 // them instead of leaving servers behind.
 const liveChildren = new Set<ChildProcess>();
@@ -82,11 +88,55 @@ export async function findFreePort(): Promise<number> {
 export async function startGatewayProcess(launch: GatewayLaunch): Promise<GatewayProcess> {
   const port = await findFreePort();
   const adminPort = await findFreePort();
-  const logPath = path.join(launch.workDir, `gateway-${port}.log`);
-  const log = createWriteStream(logPath);
-  const args = [GATEWAY_ENTRY, '--port', String(port), '--admin-port', String(adminPort)];
+  const args = [...GATEWAY_NODE_FLAGS, GATEWAY_ENTRY, '--port', String(port), '--admin-port', String(adminPort)];
   if (launch.configPath !== undefined) args.push('--config', launch.configPath);
-  const child = spawn(process.execPath, args, {
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const child = await startServerProcess({
+    name: 'gateway',
+    args,
+    logPath: path.join(launch.workDir, `gateway-${port}.log`),
+    readyUrl: `${adminUrl}/readyz`,
+    readyTimeoutMs: launch.readyTimeoutMs ?? 60_000,
+  });
+  return { ...child, trafficUrl: `http://127.0.0.1:${port}`, adminUrl };
+}
+
+export interface ReferenceProxyProcess {
+  pid: number;
+  url: string;
+  logPath: string;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts loadtest/bench/reference-proxy.ts in front of upstreamUrl on a free loopback port. */
+export async function startReferenceProxy(upstreamUrl: string, workDir: string): Promise<ReferenceProxyProcess> {
+  const port = await findFreePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = await startServerProcess({
+    name: 'reference proxy',
+    args: [REFERENCE_PROXY_ENTRY, '--upstream', upstreamUrl, '--port', String(port)],
+    logPath: path.join(workDir, `reference-proxy-${port}.log`),
+    readyUrl: `${url}/healthz`,
+    readyTimeoutMs: 30_000,
+  });
+  return { ...child, url };
+}
+
+interface ServerLaunch {
+  name: string;
+  args: string[];
+  logPath: string;
+  readyUrl: string;
+  readyTimeoutMs: number;
+}
+
+/**
+ * Spawns a server with this Node binary, sends its output to logPath and waits until
+ * readyUrl returns 200. The process is stopped if it does not get ready in time.
+ */
+async function startServerProcess(launch: ServerLaunch): Promise<{ pid: number; logPath: string; stop(graceMs?: number): Promise<void> }> {
+  const log = createWriteStream(launch.logPath);
+  const child = spawn(process.execPath, launch.args, {
     cwd: REPOSITORY_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
@@ -96,23 +146,18 @@ export async function startGatewayProcess(launch: GatewayLaunch): Promise<Gatewa
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   exited.then(() => log.end());
-
-  const trafficUrl = `http://127.0.0.1:${port}`;
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  const gateway: GatewayProcess = {
+  const server = {
     pid: child.pid ?? -1,
-    trafficUrl,
-    adminUrl,
-    logPath,
+    logPath: launch.logPath,
     stop: (graceMs = 15_000) => stopChild(child, exited, graceMs),
   };
   try {
-    await waitForOk(`${adminUrl}/readyz`, launch.readyTimeoutMs ?? 60_000, child);
+    await waitForOk(launch.readyUrl, launch.readyTimeoutMs, child);
   } catch (error) {
-    await gateway.stop(2_000);
-    throw new Error(`gateway did not get ready: ${(error as Error).message}; see its log in ${logPath}`, { cause: error });
+    await server.stop(2_000);
+    throw new Error(`${launch.name} did not get ready: ${(error as Error).message}; see its log in ${launch.logPath}`, { cause: error });
   }
-  return gateway;
+  return server;
 }
 
 /**

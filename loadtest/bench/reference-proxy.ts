@@ -1,0 +1,104 @@
+// The minimal work of an inference gateway built on fastify and undici, per request, used by
+// the overhead benchmark as a floor measured in the same rounds as the gateway: receive the
+// request, parse its JSON to read the model, forward the bytes to one replica, buffer the
+// reply and send it back. It has no queue, validation, metrics, deadlines or retries, so
+// the gap between it and the gateway is what those features cost, and the gap between it
+// and the direct path is what any proxy on this stack and machine costs.
+//
+// Usage: node loadtest/bench/reference-proxy.ts --upstream http://127.0.0.1:PORT --port PORT
+import Fastify, { type FastifyReply } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import { parseArgs } from 'node:util';
+import { Pool, type Dispatcher } from 'undici';
+import { parseLoopbackUrl, parseNumberFlag } from './cli-support.ts';
+
+let upstream: URL;
+let port: number;
+try {
+  const { values } = parseArgs({ options: { upstream: { type: 'string' }, port: { type: 'string' } }, strict: true });
+  upstream = parseLoopbackUrl(values.upstream ?? '', '--upstream');
+  port = parseNumberFlag(values.port, '--port', Number.NaN, { min: 1, max: 65_535, integer: true });
+  if (Number.isNaN(port)) throw new Error('--port: missing; expected an integer from 1 to 65535');
+} catch (error) {
+  process.stderr.write(`reference proxy: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+
+// The same connection settings as the gateway's pool to a replica: no pipelining, keep-alive
+// below the replica's 5 s.
+const pool = new Pool(upstream.origin, { connections: 4097, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 });
+const app = Fastify({ logger: false });
+app.removeAllContentTypeParsers();
+app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+  try {
+    done(null, { raw: body as Buffer, json: JSON.parse((body as Buffer).toString('utf8')) as unknown });
+  } catch (error) {
+    done(error as Error, undefined);
+  }
+});
+
+interface ParsedBody {
+  raw: Buffer;
+  json: unknown;
+}
+
+/** Buffers one upstream response and sends it to the client. */
+class Forward implements Dispatcher.DispatchHandler {
+  readonly #reply: FastifyReply;
+  #status = 502;
+  #contentType = 'application/json';
+  #chunks: Buffer[] = [];
+
+  constructor(reply: FastifyReply) {
+    this.#reply = reply;
+  }
+
+  onRequestStart(): void {
+    // Nothing to keep: the reference proxy never cancels a call.
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.#status = statusCode;
+    const type = headers['content-type'];
+    if (typeof type === 'string') this.#contentType = type;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#reply.code(this.#status).header('content-type', this.#contentType).send(Buffer.concat(this.#chunks));
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    process.stderr.write(`reference proxy: upstream call failed: ${error.message}\n`);
+    if (!this.#reply.sent) this.#reply.code(502).send({ error: { message: `upstream failed: ${error.message}` } });
+  }
+}
+
+app.post('/v1/chat/completions', (request, reply): void => {
+  const body = request.body as ParsedBody;
+  const model = (body.json as { model?: unknown } | null)?.model;
+  if (typeof model !== 'string') {
+    reply.code(400).send({ error: { message: `model must be a string, got ${JSON.stringify(model)}` } });
+    return;
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const requestId = request.headers['x-request-id'];
+  if (typeof requestId === 'string') {
+    headers['x-request-id'] = requestId;
+    reply.header('x-request-id', requestId);
+  }
+  pool.dispatch({ method: 'POST', path: '/v1/chat/completions', headers, body: body.raw }, new Forward(reply));
+});
+
+app.get('/healthz', (_request, reply): void => {
+  reply.send('ok');
+});
+
+process.once('SIGTERM', () => {
+  void app.close().then(() => pool.close()).then(() => process.exit(0));
+});
+
+await app.listen({ host: '127.0.0.1', port });
