@@ -136,21 +136,25 @@ export class GatewayMetrics {
     });
   }
 
-  readonly #upstreamCodes = new Map<string, Set<string>>();
+  /** Status codes seen per model and replica, so a replica's series can be removed when it leaves. */
+  readonly #upstreamCodes = new Map<string, Map<string, Set<string>>>();
 
   countUpstream(model: string, replica: string, code: string): void {
     this.upstreamRequests.inc({ model, replica, code });
-    const key = `${model}\u0000${replica}`;
-    let codes = this.#upstreamCodes.get(key);
-    if (codes === undefined) this.#upstreamCodes.set(key, (codes = new Set()));
+    // Nested maps keyed by the same string objects on every call: a key joined per call
+    // would be a new string to hash each time, on the path of every proxied request.
+    let replicas = this.#upstreamCodes.get(model);
+    if (replicas === undefined) this.#upstreamCodes.set(model, (replicas = new Map()));
+    let codes = replicas.get(replica);
+    if (codes === undefined) replicas.set(replica, (codes = new Set()));
     codes.add(code);
   }
 
   /** Drops the per-replica series of a replica that left, so label sets stay bounded under churn. */
   forgetReplica(model: string, replica: string): void {
-    const key = `${model}\u0000${replica}`;
-    for (const code of this.#upstreamCodes.get(key) ?? []) this.upstreamRequests.remove({ model, replica, code });
-    this.#upstreamCodes.delete(key);
+    const replicas = this.#upstreamCodes.get(model);
+    for (const code of replicas?.get(replica) ?? []) this.upstreamRequests.remove({ model, replica, code });
+    replicas?.delete(replica);
     this.ejections.remove({ model, replica });
   }
 }

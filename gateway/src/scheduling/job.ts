@@ -273,6 +273,9 @@ export class Job<P = unknown> {
     const seconds = (this.#clock.now() - this.arrivedAt) / 1000;
     this.#metrics.requests.inc({ model: this.model, protocol: this.protocol, outcome });
     this.#metrics.requestDuration.observe({ model: this.model, protocol: this.protocol }, seconds);
+    const level = status >= 500 ? 'warn' : 'info';
+    // The access log line is built only when it is written: at level warn, as in benchmarks, it is not.
+    if (!this.logger.isLevelEnabled(level)) return;
     const line = {
       requestId: this.id,
       model: this.model,
@@ -285,8 +288,7 @@ export class Job<P = unknown> {
       queueMs: this.dispatchedAt === undefined ? undefined : Math.round(this.dispatchedAt - this.arrivedAt),
       durationMs: Math.round(seconds * 1000),
     };
-    if (status >= 500) this.logger.warn(line, 'request finished');
-    else this.logger.info(line, 'request finished');
+    this.logger[level](line, 'request finished');
   }
 
   #armDeadline(): void {

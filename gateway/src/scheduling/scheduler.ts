@@ -253,21 +253,23 @@ export class ModelScheduler {
    */
   #dispatchOne(): boolean {
     if (this.#queue.size === 0) return false;
-    if (this.#deps.replicas.pick() === undefined) {
+    const anyReplica = this.#deps.replicas.pick();
+    if (anyReplica === undefined) {
       this.#scheduleReplicaWake();
       return false;
     }
     /** Batch keys whose group was found waiting in this pass; later members wait with their group. */
-    const waitingKeys = new Set<string>();
+    let waitingKeys: Set<string> | undefined;
     for (const job of this.#queue.entries()) {
       if (job.held) continue;
       const key = job.solo ? null : job.batchKey;
-      if (key !== null && waitingKeys.has(key)) continue;
-      const replica = this.#deps.replicas.pick(job.avoid);
+      if (key !== null && waitingKeys?.has(key) === true) continue;
+      // A job with nothing to avoid can take the replica already picked: the pick is the same.
+      const replica = job.avoid.size === 0 ? anyReplica : this.#deps.replicas.pick(job.avoid);
       if (replica === undefined) continue;
       const batch = this.#formBatch(job, replica);
       if (batch === undefined) {
-        if (key !== null) waitingKeys.add(key);
+        if (key !== null) (waitingKeys ??= new Set()).add(key);
         continue;
       }
       for (const member of batch) {
