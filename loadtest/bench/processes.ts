@@ -42,7 +42,7 @@ const GATEWAY_ENTRY = path.join(REPOSITORY_ROOT, 'gateway', 'src', 'main.ts');
  * Node flags the gateway runs with in its image and npm scripts, so the benchmarks measure
  * the same process users run. test/charts/dockerfile.test.ts checks that the three agree.
  */
-export const GATEWAY_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=32'];
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=32', '--max-semi-space-size=32'];
 const REFERENCE_PROXY_ENTRY = path.join(REPOSITORY_ROOT, 'loadtest', 'bench', 'reference-proxy.ts');
 // Every child a benchmark starts and has not seen exit, so that an interrupted run can stop
 // them instead of leaving servers behind.

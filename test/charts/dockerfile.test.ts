@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers.ts';
+import { GATEWAY_NODE_FLAGS } from '../../loadtest/bench/processes.ts';
 import {
   copiesOf,
   execForm,
@@ -24,6 +25,13 @@ const packageJson = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf
   scripts: Record<string, string>;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
+};
+
+/** Node flags each image's ENTRYPOINT passes before the entry point. */
+const NODE_FLAGS: Record<string, readonly string[]> = {
+  gateway: ['--min-semi-space-size=32', '--max-semi-space-size=32'],
+  autoscaler: [],
+  replica: [],
 };
 
 const TARGETS: Record<string, string> = {
@@ -110,13 +118,21 @@ test('npm scripts used in RUN exist', () => {
   }
 });
 
+test('the gateway runs with the same Node flags in its image, its npm scripts and the benchmarks', () => {
+  const flags = NODE_FLAGS.gateway ?? [];
+  assert.deepEqual(GATEWAY_NODE_FLAGS, flags);
+  for (const script of ['start', 'gateway']) {
+    assert.equal(packageJson.scripts[script], ['node', ...flags, TARGETS.gateway].join(' '), `npm script ${script}`);
+  }
+});
+
 for (const [target, entry] of Object.entries(TARGETS)) {
   test(`${target} image runs its entry point`, () => {
     const stage = dockerfile.stages.find((candidate) => candidate.name === target);
     assert.ok(stage);
     const entrypoint = stage.instructions.find((instruction) => instruction.keyword === 'ENTRYPOINT');
     assert.ok(entrypoint, `${target} has no ENTRYPOINT`);
-    assert.deepEqual(execForm(entrypoint), ['node', entry]);
+    assert.deepEqual(execForm(entrypoint), ['node', ...(NODE_FLAGS[target] ?? []), entry]);
     assert.ok(existsSync(join(repoRoot, entry)), `${entry} does not exist`);
     assert.ok(isCopied(entry, copiedPaths(target)), `${entry} is not copied into ${target}`);
   });
