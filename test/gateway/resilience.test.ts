@@ -82,6 +82,29 @@ describe('failure handling', () => {
     assert.equal(metricValue(text, 'infergate_requests_total', { model: 'chat', outcome: 'upstream_timeout' }), 1);
   });
 
+  test('stream without headers times out and ejects', async (t) => {
+    const gateway = await gatewayFor(t, { upstream: { streamHeadersTimeoutMs: 300 }, ejection: { consecutiveFailures: 2 } }, [a.url]);
+    await a.setFaults({ hangRate: 1 });
+    for (let i = 0; i < 2; i++) {
+      const response = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('chat', { stream: true }));
+      assert.equal(response.status, 504);
+      assert.equal(response.body.error.code, 'upstream_timeout');
+    }
+    assert.equal(gateway.state().models[0]!.replicas[0]!.state, 'ejected');
+    const text = await gateway.metricsText();
+    assert.equal(metricValue(text, 'infergate_upstream_requests_total', { model: 'chat', code: 'timeout' }), 2);
+    assert.equal(metricValue(text, 'infergate_replica_ejections_total', { model: 'chat' }), 1);
+    assert.equal(metricValue(text, 'infergate_requests_total', { model: 'chat', outcome: 'upstream_timeout' }), 2);
+  });
+
+  test('stream headers timeout spares non-streaming calls', async (t) => {
+    const gateway = await gatewayFor(t, { upstream: { streamHeadersTimeoutMs: 100 } }, [b.url]);
+    // 30 tokens at 20 ms each: the headers of this non-streaming call come after about 600 ms.
+    const response = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('chat', { max_tokens: 30 }));
+    assert.equal(response.status, 200);
+    assert.equal(response.body.usage.completion_tokens, 30);
+  });
+
   test('client disconnect aborts the upstream stream', async (t) => {
     const gateway = await gatewayFor(t, {}, [a.url]);
     const controller = new AbortController();

@@ -55,6 +55,12 @@ export const MODEL_DEFAULTS = {
     connectTimeoutMs: 2000,
     /** Time in ms from the end of the request body to the response headers. */
     headersTimeoutMs: 300_000,
+    /**
+     * Time in ms from the end of the request body to the response headers of a streaming
+     * call. vLLM sends a stream's headers when it accepts the request, before the first
+     * token, so a long wait means the replica is not responding at all.
+     */
+    streamHeadersTimeoutMs: 30_000,
     /** Maximum time in ms between two chunks of a response body. */
     bodyTimeoutMs: 300_000,
     /** Idle keep-alive in ms; keep it below the replica's own keep-alive timeout. */

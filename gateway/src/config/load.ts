@@ -34,6 +34,7 @@ export interface ModelConfig {
   readonly upstream: {
     readonly connectTimeoutMs: number;
     readonly headersTimeoutMs: number;
+    readonly streamHeadersTimeoutMs: number;
     readonly bodyTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
   };

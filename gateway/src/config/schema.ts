@@ -86,6 +86,7 @@ export const ModelConfigSchema = Type.Object(
         {
           connectTimeoutMs: Type.Optional(PositiveInt('ms')),
           headersTimeoutMs: Type.Optional(PositiveInt('ms')),
+          streamHeadersTimeoutMs: Type.Optional(PositiveInt('ms')),
           bodyTimeoutMs: Type.Optional(PositiveInt('ms')),
           keepAliveTimeoutMs: Type.Optional(PositiveInt('ms')),
         },

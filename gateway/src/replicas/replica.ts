@@ -11,6 +11,8 @@ export class Replica {
   readonly limit: number;
   readonly health: ReplicaHealth;
   readonly pool: Pool;
+  /** Headers timeout of streaming calls, which replaces the pool's for them. */
+  readonly streamHeadersTimeoutMs: number;
   inFlight = 0;
   /** Discovery reports that the endpoint may receive new requests. */
   endpointReady = true;
@@ -23,6 +25,7 @@ export class Replica {
     this.id = id;
     this.url = url;
     this.limit = config.maxInflightPerReplica;
+    this.streamHeadersTimeoutMs = config.upstream.streamHeadersTimeoutMs;
     this.health = new ReplicaHealth(clock, {
       unhealthyThreshold: config.health.unhealthyThreshold,
       healthyThreshold: config.health.healthyThreshold,

@@ -136,8 +136,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       'x-request-id': first.id,
     };
     if (jobs.length > 1) headers[BATCH_REQUEST_IDS_HEADER] = formatBatchRequestIds(jobs.map((job) => job.id));
+    const options: Dispatcher.DispatchOptions = { method: 'POST', path, headers, body };
+    // A replica that sends no headers for a stream is not responding at all, so a stream waits
+    // for headers much less than a non-streaming call, whose headers come after the last token.
+    if (first.stream) options.headersTimeout = replica.streamHeadersTimeoutMs;
     try {
-      replica.pool.dispatch({ method: 'POST', path, headers, body }, this);
+      replica.pool.dispatch(options, this);
     } catch (error) {
       this.#fail(error);
     }
