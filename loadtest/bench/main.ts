@@ -232,7 +232,9 @@ async function main(): Promise<number> {
     }
   } catch (error) {
     failed = true;
-    process.stderr.write(`bench: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nprocess logs are kept in ${workDir}\n`);
+    // After Ctrl-C the signal handler stops the children and removes the folder, so a
+    // benchmark that failed because its children went away is not a failure to report.
+    if (!stopping) process.stderr.write(`bench: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nprocess logs are kept in ${workDir}\n`);
   }
   if (!failed) {
     await rm(workDir, { recursive: true, force: true });
@@ -244,22 +246,35 @@ async function main(): Promise<number> {
 // The temporary folder of the run in progress, for the signal handler to remove.
 let activeWorkDir: string | undefined;
 
-// Ctrl-C or SIGTERM in the middle of a run stops the gateway and replicas it started first,
-// then removes the run's temporary folder: an interrupted run's logs are not kept.
-let interrupted = false;
-const onSignal = (signal: NodeJS.Signals): void => {
-  if (interrupted) return;
-  interrupted = true;
-  process.stderr.write(`bench: ${signal} received, stopping the gateway and replicas\n`);
+// Ctrl-C or SIGTERM in the middle of a run stops the gateway, replicas and reference proxy it
+// started first, then removes the run's temporary folder: an interrupted run's logs are not
+// kept. A closed output pipe (as in `npm run bench | head`) ends the run the same way,
+// because nothing could read its results.
+let stopping = false;
+function stopRun(reason: string, exitCode: number): void {
+  if (stopping) return;
+  stopping = true;
+  writeQuietly(`bench: ${reason}, stopping the processes it started\n`);
   stopTrackedChildren(5_000)
     .then(async () => {
       if (activeWorkDir !== undefined) await rm(activeWorkDir, { recursive: true, force: true });
     })
     .catch((error: unknown) => {
-      process.stderr.write(`bench: cleanup after ${signal} failed: ${(error as Error).message}\n`);
+      writeQuietly(`bench: cleanup after ${reason} failed: ${(error as Error).message}\n`);
     })
-    .finally(() => process.exit(130));
-};
-process.once('SIGINT', onSignal);
-process.once('SIGTERM', onSignal);
+    .finally(() => process.exit(exitCode));
+}
+
+/** Writes to stderr unless it is already closed; a failed write must not end the cleanup. */
+function writeQuietly(text: string): void {
+  if (!process.stderr.destroyed && process.stderr.writable) process.stderr.write(text);
+}
+
+process.once('SIGINT', () => stopRun('SIGINT received', 130));
+process.once('SIGTERM', () => stopRun('SIGTERM received', 130));
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    stopRun(error.code === 'EPIPE' ? 'output closed' : `output failed (${error.message})`, 1);
+  });
+}
 void runEntryPoint('bench', main);

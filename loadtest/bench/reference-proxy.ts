@@ -1,11 +1,12 @@
-// The minimal work of an inference gateway built on fastify and undici, per request, used by
-// the overhead benchmark as a floor measured in the same rounds as the gateway: receive the
-// request, parse its JSON to read the model, forward the bytes to one replica, buffer the
-// reply and send it back. It has no queue, validation, metrics, deadlines or retries, so
-// the gap between it and the gateway is what those features cost, and the gap between it
-// and the direct path is what any proxy on this stack and machine costs.
+// A minimal inference proxy on fastify and undici, which the overhead benchmark measures in
+// the same rounds as the gateway as a floor. Per request it receives the body, parses its
+// JSON to read the model, forwards the bytes to one replica, buffers the reply and sends it
+// back. It has no queue, validation, metrics, deadlines or retries. The gap between it and
+// the gateway is what those features cost, and the gap between it and the direct path is
+// what any proxy on this stack and machine costs.
 //
-// Usage: node loadtest/bench/reference-proxy.ts --upstream http://127.0.0.1:PORT --port PORT
+// Usage (with the repository's Node 24):
+//   node_modules/.bin/node loadtest/bench/reference-proxy.ts --upstream http://127.0.0.1:PORT --port PORT
 import Fastify, { type FastifyReply } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -16,7 +17,11 @@ let upstream: URL;
 let port: number;
 try {
   const { values } = parseArgs({ options: { upstream: { type: 'string' }, port: { type: 'string' } }, strict: true });
-  upstream = parseLoopbackUrl(values.upstream ?? '', '--upstream');
+  if (values.upstream === undefined) throw new Error('--upstream: missing; expected the origin of a replica on loopback, such as http://127.0.0.1:8000');
+  upstream = parseLoopbackUrl(values.upstream, '--upstream');
+  if (upstream.pathname !== '/' || upstream.search !== '' || upstream.username !== '' || upstream.password !== '') {
+    throw new Error(`--upstream: ${values.upstream} has a path, query or credentials; expected an origin such as http://127.0.0.1:8000`);
+  }
   port = parseNumberFlag(values.port, '--port', Number.NaN, { min: 1, max: 65_535, integer: true });
   if (Number.isNaN(port)) throw new Error('--port: missing; expected an integer from 1 to 65535');
 } catch (error) {
@@ -33,7 +38,7 @@ app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, b
   try {
     done(null, { raw: body as Buffer, json: JSON.parse((body as Buffer).toString('utf8')) as unknown });
   } catch (error) {
-    done(error as Error, undefined);
+    done(Object.assign(new Error(`the request body is not valid JSON: ${(error as Error).message}`), { statusCode: 400 }), undefined);
   }
 });
 
@@ -101,4 +106,11 @@ process.once('SIGTERM', () => {
   void app.close().then(() => pool.close()).then(() => process.exit(0));
 });
 
-await app.listen({ host: '127.0.0.1', port });
+try {
+  await app.listen({ host: '127.0.0.1', port });
+} catch (error) {
+  process.stderr.write(`reference proxy: cannot listen on 127.0.0.1:${port}: ${(error as Error).message}\n`);
+  await pool.close();
+  process.exit(1);
+}
+process.stdout.write(`reference proxy: listening on http://127.0.0.1:${port}, forwarding to ${upstream.origin}\n`);

@@ -1,10 +1,10 @@
 // Exit statuses and messages of the replay and bench entry points for bad input, an absent
-// server, failed requests and interrupts. Every target is a replica on loopback port 0; bench is
-// only run with arguments it rejects before it starts anything.
+// server, failed requests and interrupts. Every target is a replica on loopback port 0. bench
+// starts its servers in one test only, which closes its output early.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,8 +42,8 @@ interface CliRun {
 }
 
 /** Starts an entry point; `output` reads what it has printed so far. */
-function startCli(entry: string, args: string[]): { child: ChildProcess; done: Promise<CliRun>; output: () => string } {
-  const child = spawn(process.execPath, [entry, ...args], { cwd: REPOSITORY_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(entry: string, args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; done: Promise<CliRun>; output: () => string } {
+  const child = spawn(process.execPath, [entry, ...args], { cwd: REPOSITORY_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -159,4 +159,34 @@ test('bench range-checks a negative value after a space', async () => {
   const run = await runCli(BENCH_ENTRY, ['overhead', '--rate', '-1']);
   assert.equal(run.code, 2);
   assert.match(run.stderr, /--rate: -1 is out of range; expected a number from 1 to 100000/);
+});
+
+/** Returns the command lines of running processes that mention text. */
+async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const commandLine = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+      if (commandLine.includes(text)) found.push(commandLine);
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return found;
+}
+
+test('bench stops its servers when its output closes', async () => {
+  // The run's folder is created under TMPDIR, and the gateway's --config path inside it shows
+  // in the gateway's command line, so both tell whether the run cleaned up after itself.
+  const tmp = path.join(scratch, 'closed-output');
+  await mkdir(tmp);
+  const cli = startCli(BENCH_ENTRY, ['overhead', '--rounds', '20', '--round-seconds', '1', '--warmup-seconds', '1', '--rate', '100'], { ...process.env, TMPDIR: tmp });
+  await waitFor(async () => (await processesMentioning(tmp)).some((line) => line.includes('gateway/src/main.ts')), 'the gateway of the run', 60_000);
+  cli.child.stdout?.destroy();
+  cli.child.stderr?.destroy();
+  const code = await new Promise<number | null>((resolve) => cli.child.once('exit', (exitCode) => resolve(exitCode)));
+  assert.equal(code, 1);
+  assert.deepEqual(await readdir(tmp), []);
+  assert.deepEqual(await processesMentioning(tmp), []);
 });
