@@ -47,9 +47,9 @@ FROM runtime AS gateway
 COPY gateway/src ./gateway/src
 COPY loadtest/replica ./loadtest/replica
 EXPOSE 8080 9090
-# The young generation is fixed at the 32 MiB semi-spaces V8 grows it to under sustained
-# load, so the gateway's memory reaches its working size at start instead of stepping up
-# after minutes of traffic. Keep in step with package.json's scripts and loadtest/bench.
+# The young generation is fixed at 32 MiB semi-spaces, the size V8 grew it to under the soak
+# benchmark's load, so the gateway's memory reaches its working size at start instead of
+# stepping up after minutes of traffic. Keep in step with package.json and loadtest/bench.
 ENTRYPOINT ["node", "--min-semi-space-size=32", "--max-semi-space-size=32", "gateway/src/main.ts"]
 
 # The autoscaler. It follows the gateway admin Service with the gateway's
