@@ -33,5 +33,9 @@ export function createLogger(settings: LoggerSettings): Logger {
       censor: '[redacted]',
     },
   };
-  return pino(options);
+  // Synchronous writes to stdout. With pino's default asynchronous destination, a process
+  // whose stdout reader had gone (a closed pipe) never exited: at exit pino flushes what is
+  // left synchronously, and that flush retries a write failing with EPIPE every 100 ms
+  // forever. A synchronous write meets EPIPE at once, after which pino drops further output.
+  return pino(options, pino.destination({ dest: 1, sync: true }));
 }

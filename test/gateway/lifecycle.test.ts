@@ -255,6 +255,18 @@ describe('gateway process', () => {
     assert.ok(gateway.output.some((line) => line.includes('"gateway stopped"')));
   });
 
+  test('SIGTERM exits 0 after stdout closed', async () => {
+    const path = join(dir, 'closed-stdout.yaml');
+    writeFileSync(path, 'server: { host: 127.0.0.1 }\nmodels:\n  - { name: m, protocol: openai, replicas: { static: ["http://127.0.0.1:9"] } }\n');
+    const gateway = await runGateway(['--config', path, '--port', '0', '--admin-port', '0']);
+    children.push(gateway.child);
+    // The reader of stdout goes away, as when the output is piped into head.
+    gateway.child.stdout!.destroy();
+    gateway.child.kill('SIGTERM');
+    const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still running after 15 s'), 15_000).unref());
+    assert.equal(await Promise.race([gateway.exited, timeout]), 0);
+  });
+
   test('a stop signal while the demo starts stops the replicas it already started', async () => {
     const child = spawn(process.execPath, [MAIN, '--port', '0', '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
