@@ -89,6 +89,7 @@ describe('failure handling', () => {
       const response = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('chat', { stream: true }));
       assert.equal(response.status, 504);
       assert.equal(response.body.error.code, 'upstream_timeout');
+      assert.match(response.body.error.message, /sent no response headers within upstream\.streamHeadersTimeoutMs \(300 ms\)/);
     }
     assert.equal(gateway.state().models[0]!.replicas[0]!.state, 'ejected');
     const text = await gateway.metricsText();

@@ -13,6 +13,9 @@ export class Replica {
   readonly pool: Pool;
   /** Headers timeout of streaming calls, which replaces the pool's for them. */
   readonly streamHeadersTimeoutMs: number;
+  /** The pool's timeouts, named in the errors they cause. */
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
   inFlight = 0;
   /** Discovery reports that the endpoint may receive new requests. */
   endpointReady = true;
@@ -26,6 +29,8 @@ export class Replica {
     this.url = url;
     this.limit = config.maxInflightPerReplica;
     this.streamHeadersTimeoutMs = config.upstream.streamHeadersTimeoutMs;
+    this.headersTimeoutMs = config.upstream.headersTimeoutMs;
+    this.bodyTimeoutMs = config.upstream.bodyTimeoutMs;
     this.health = new ReplicaHealth(clock, {
       unhealthyThreshold: config.health.unhealthyThreshold,
       healthyThreshold: config.health.healthyThreshold,

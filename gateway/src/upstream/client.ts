@@ -18,11 +18,14 @@ export type UpstreamFailureKind =
 
 export class UpstreamFailure extends Error {
   readonly kind: UpstreamFailureKind;
+  /** The error code of the cause, such as UND_ERR_HEADERS_TIMEOUT; empty when it has none. */
+  readonly code: string;
 
-  constructor(kind: UpstreamFailureKind, message: string, cause: unknown) {
+  constructor(kind: UpstreamFailureKind, message: string, cause: unknown, code = '') {
     super(message, { cause });
     this.name = 'UpstreamFailure';
     this.kind = kind;
+    this.code = code;
   }
 }
 
@@ -39,7 +42,7 @@ export function classifyUpstreamError(error: unknown, aborted: boolean): Upstrea
   if (aborted) return new UpstreamFailure('aborted', `upstream call aborted: ${message}`, error);
   if (CONNECT_CODES.has(code)) return new UpstreamFailure('connect_error', `cannot connect to the replica (${code}): ${message}`, error);
   if (RESET_CODES.has(code)) return new UpstreamFailure('reset', `the replica closed the connection (${code}): ${message}`, error);
-  if (TIMEOUT_CODES.has(code)) return new UpstreamFailure('timeout', `the replica timed out (${code}): ${message}`, error);
+  if (TIMEOUT_CODES.has(code)) return new UpstreamFailure('timeout', `the replica timed out (${code}): ${message}`, error, code);
   return new UpstreamFailure('other', `upstream call failed (${code || 'no code'}): ${message}`, error);
 }
 

@@ -185,9 +185,20 @@ function retryOrReject(deps: ExecutorDeps, jobs: Job[], replica: Replica, reason
 function errorFor(job: Job, failure: UpstreamFailure, replica: Replica): GatewayError {
   if (failure.kind === 'aborted') return job.abortError(false);
   if (failure.kind === 'timeout') {
-    return new GatewayError(504, 'upstream_timeout', `replica ${replica.id} timed out: ${failure.message}`, { outcome: 'upstream_timeout', cause: failure });
+    return new GatewayError(504, 'upstream_timeout', `replica ${replica.id} of model ${job.model} ${timeoutDescription(job, failure, replica)}`, { outcome: 'upstream_timeout', cause: failure });
   }
   return new GatewayError(502, 'upstream_unavailable', `model ${job.model} could not be reached after ${job.tries} attempt(s): ${failure.message}`, { outcome: 'upstream_error', cause: failure });
+}
+
+/** Describes which upstream timeout ended a call, naming its setting, so an operator knows what to tune. */
+function timeoutDescription(job: Job, failure: UpstreamFailure, replica: Replica): string {
+  if (failure.code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return job.stream
+      ? `sent no response headers within upstream.streamHeadersTimeoutMs (${replica.streamHeadersTimeoutMs} ms)`
+      : `sent no response headers within upstream.headersTimeoutMs (${replica.headersTimeoutMs} ms)`;
+  }
+  if (failure.code === 'UND_ERR_BODY_TIMEOUT') return `sent no response data for upstream.bodyTimeoutMs (${replica.bodyTimeoutMs} ms)`;
+  return `timed out: ${failure.message}`;
 }
 
 interface CallScope {
