@@ -13,6 +13,17 @@ import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
 import { parseLoopbackUrl, parseNumberFlag } from './cli-support.ts';
 
+const USAGE = `Usage: node_modules/.bin/node loadtest/bench/reference-proxy.ts --upstream URL --port N
+
+  --upstream URL  origin of one replica on loopback, such as http://127.0.0.1:8000
+  --port N        port to listen on, on 127.0.0.1
+`;
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
 let upstream: URL;
 let port: number;
 try {
@@ -25,7 +36,7 @@ try {
   port = parseNumberFlag(values.port, '--port', Number.NaN, { min: 1, max: 65_535, integer: true });
   if (Number.isNaN(port)) throw new Error('--port: missing; expected an integer from 1 to 65535');
 } catch (error) {
-  process.stderr.write(`reference proxy: ${(error as Error).message}\n`);
+  process.stderr.write(`reference proxy: ${(error as Error).message}\n${USAGE}`);
   process.exit(2);
 }
 
@@ -40,6 +51,11 @@ app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, b
   } catch (error) {
     done(Object.assign(new Error(`the request body is not valid JSON: ${(error as Error).message}`), { statusCode: 400 }), undefined);
   }
+});
+
+// Every error the proxy itself sends has the OpenAI shape, like the gateway's.
+app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+  reply.code(error.statusCode ?? 500).send({ error: { message: error.message } });
 });
 
 interface ParsedBody {
