@@ -18,7 +18,7 @@ import { runSoakBenchmark } from './soak.ts';
 const SUBCOMMANDS = ['overhead', 'batching', 'soak', 'all'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
-// Defaults of every flag, in one place; together overhead and batching take about five minutes.
+// Defaults of every flag, in one place. Together overhead and batching take about five minutes.
 const DEFAULTS = {
   rate: 1000,
   rounds: 5,
@@ -265,7 +265,7 @@ function stopRun(reason: string, exitCode: number): void {
     .finally(() => process.exit(exitCode));
 }
 
-/** Writes to stderr unless it is already closed; a failed write must not end the cleanup. */
+/** Writes to stderr unless it is already closed, because a failed write must not end the cleanup. */
 function writeQuietly(text: string): void {
   if (!process.stderr.destroyed && process.stderr.writable) process.stderr.write(text);
 }

@@ -11,7 +11,7 @@ import { writeGatewayConfig, waitForReadyReplicas } from './gateway-setup.ts';
 import { createLoadAgent, type RequestSpec } from './http-client.ts';
 import { runClosedLoop, runFixedRate } from './load.ts';
 import { chatRequest } from './payloads.ts';
-import { sampleProcess, startGatewayProcess, startReferenceProxy, trackChild } from './processes.ts';
+import { sampleProcess, startGatewayProcess, startReferenceProxy, trackChild, type GatewayProcess, type ReferenceProxyProcess } from './processes.ts';
 import { formatMs, formatPercent, formatRatio, formatTable, verdict } from './report.ts';
 import { median } from './stats.ts';
 
@@ -100,8 +100,8 @@ export async function runOverheadBenchmark(options: OverheadOptions): Promise<Ov
     '--max-concurrency', '100000', '--max-waiting', '100000',
   ]);
   trackChild(replica.child);
-  let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
-  let reference: Awaited<ReturnType<typeof startReferenceProxy>> | undefined;
+  let gateway: GatewayProcess | undefined;
+  let reference: ReferenceProxyProcess | undefined;
   const agents: Dispatcher[] = [];
   try {
     const configPath = await writeGatewayConfig(options.workDir, 'overhead.yaml', [
@@ -241,7 +241,7 @@ function summarize(options: OverheadOptions, rounds: LatencyRound[], results: Th
   const failed = (target: Target): string => String(of(target).reduce((sum, round) => sum + round.failures, 0));
   const skipped = (target: Target): string => String(of(target).reduce((sum, round) => sum + round.skipped, 0));
   const medianOf = (target: Target, key: 'p50' | 'p99' | 'goodput'): number => median(of(target).map((round) => round[key]));
-  const gatewayOk = (key: 'failures' | 'skipped'): string => verdict(of('direct').concat(of('gateway')).every((round) => round[key] === 0));
+  const directAndGatewayVerdict = (key: 'failures' | 'skipped'): string => verdict(of('direct').concat(of('gateway')).every((round) => round[key] === 0));
 
   const latencyTable = formatTable(
     [`open loop at ${options.rate} requests/s, ${options.rounds} rounds of ${options.roundSeconds} s`, 'direct', 'gateway', 'added', 'target', 'verdict', 'reference proxy', 'its added'],
@@ -249,8 +249,8 @@ function summarize(options: OverheadOptions, rounds: LatencyRound[], results: Th
       ['p50 latency (ms, median over rounds)', formatMs(medianOf('direct', 'p50')), formatMs(medianOf('gateway', 'p50')), formatMs(addedP50), `< ${TARGET_ADDED_P50_MS}`, verdict(addedP50 < TARGET_ADDED_P50_MS), formatMs(medianOf('reference', 'p50')), formatMs(added('reference', 'p50'))],
       ['p99 latency (ms, median over rounds)', formatMs(medianOf('direct', 'p99')), formatMs(medianOf('gateway', 'p99')), formatMs(addedP99), `< ${TARGET_ADDED_P99_MS}`, verdict(addedP99 < TARGET_ADDED_P99_MS), formatMs(medianOf('reference', 'p99')), formatMs(added('reference', 'p99'))],
       ['goodput (requests/s, median)', medianOf('direct', 'goodput').toFixed(0), medianOf('gateway', 'goodput').toFixed(0), '', '', '', medianOf('reference', 'goodput').toFixed(0), ''],
-      ['failed requests (all rounds)', failed('direct'), failed('gateway'), '', '0', gatewayOk('failures'), failed('reference'), ''],
-      ['skipped at the in-flight bound (all rounds)', skipped('direct'), skipped('gateway'), '', '0', gatewayOk('skipped'), skipped('reference'), ''],
+      ['failed requests (all rounds)', failed('direct'), failed('gateway'), '', '0', directAndGatewayVerdict('failures'), failed('reference'), ''],
+      ['skipped at the in-flight bound (all rounds)', skipped('direct'), skipped('gateway'), '', '0', directAndGatewayVerdict('skipped'), skipped('reference'), ''],
     ],
   );
   const micros = (target: Target, key: keyof CpuPerRequest): string => (cpu[target][key].length === 0 ? '' : formatMicros(median(cpu[target][key])));

@@ -10,14 +10,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { REPOSITORY_ROOT } from './cli-support.ts';
 
-export interface GatewayProcess {
+/** A server child process started by a benchmark. */
+export interface ServerProcess {
   pid: number;
-  trafficUrl: string;
-  adminUrl: string;
-  /** File that receives the gateway's stdout and stderr. */
+  /** File that receives the process's stdout and stderr. */
   logPath: string;
   /** Sends SIGTERM, waits up to graceMs for the exit, then sends SIGKILL. */
   stop(graceMs?: number): Promise<void>;
+}
+
+export interface GatewayProcess extends ServerProcess {
+  trafficUrl: string;
+  adminUrl: string;
 }
 
 export interface GatewayLaunch {
@@ -101,11 +105,8 @@ export async function startGatewayProcess(launch: GatewayLaunch): Promise<Gatewa
   return { ...child, trafficUrl: `http://127.0.0.1:${port}`, adminUrl };
 }
 
-export interface ReferenceProxyProcess {
-  pid: number;
+export interface ReferenceProxyProcess extends ServerProcess {
   url: string;
-  logPath: string;
-  stop(graceMs?: number): Promise<void>;
 }
 
 /** Starts loadtest/bench/reference-proxy.ts in front of upstreamUrl on a free loopback port. */
@@ -134,7 +135,7 @@ interface ServerLaunch {
  * Spawns a server with this Node binary, sends its output to logPath and waits until
  * readyUrl returns 200. The process is stopped if it does not get ready in time.
  */
-async function startServerProcess(launch: ServerLaunch): Promise<{ pid: number; logPath: string; stop(graceMs?: number): Promise<void> }> {
+async function startServerProcess(launch: ServerLaunch): Promise<ServerProcess> {
   const log = createWriteStream(launch.logPath);
   const child = spawn(process.execPath, launch.args, {
     cwd: REPOSITORY_ROOT,
@@ -146,7 +147,7 @@ async function startServerProcess(launch: ServerLaunch): Promise<{ pid: number; 
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   exited.then(() => log.end());
-  const server = {
+  const server: ServerProcess = {
     pid: child.pid ?? -1,
     logPath: launch.logPath,
     stop: (graceMs = 15_000) => stopChild(child, exited, graceMs),

@@ -4,9 +4,6 @@
 // back. It has no queue, validation, metrics, deadlines or retries. The gap between it and
 // the gateway is what those features cost, and the gap between it and the direct path is
 // what any proxy on this stack and machine costs.
-//
-// Usage (with the repository's Node 24):
-//   node_modules/.bin/node loadtest/bench/reference-proxy.ts --upstream http://127.0.0.1:PORT --port PORT
 import Fastify, { type FastifyReply } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -33,8 +30,8 @@ try {
   if (upstream.pathname !== '/' || upstream.search !== '' || upstream.username !== '' || upstream.password !== '') {
     throw new Error(`--upstream: ${values.upstream} has a path, query or credentials; expected an origin such as http://127.0.0.1:8000`);
   }
-  port = parseNumberFlag(values.port, '--port', Number.NaN, { min: 1, max: 65_535, integer: true });
-  if (Number.isNaN(port)) throw new Error('--port: missing; expected an integer from 1 to 65535');
+  if (values.port === undefined) throw new Error('--port: missing; expected an integer from 1 to 65535');
+  port = parseNumberFlag(values.port, '--port', 0, { min: 1, max: 65_535, integer: true });
 } catch (error) {
   process.stderr.write(`reference proxy: ${(error as Error).message}\n${USAGE}`);
   process.exit(2);

@@ -118,7 +118,7 @@ test('npm scripts used in RUN exist', () => {
   }
 });
 
-test('the gateway runs with the same Node flags in its image, its npm scripts and the benchmarks', () => {
+test('gateway Node flags agree everywhere', () => {
   const flags = NODE_FLAGS.gateway ?? [];
   assert.deepEqual(GATEWAY_NODE_FLAGS, flags);
   for (const script of ['start', 'gateway']) {

@@ -11,11 +11,8 @@ export class Replica {
   readonly limit: number;
   readonly health: ReplicaHealth;
   readonly pool: Pool;
-  /** Headers timeout of streaming calls, which replaces the pool's for them. */
-  readonly streamHeadersTimeoutMs: number;
-  /** The pool's timeouts, named in the errors they cause. */
-  readonly headersTimeoutMs: number;
-  readonly bodyTimeoutMs: number;
+  /** Upstream timeouts of the model: streaming calls use their own headers timeout, and errors name them. */
+  readonly upstream: ModelConfig['upstream'];
   inFlight = 0;
   /** Discovery reports that the endpoint may receive new requests. */
   endpointReady = true;
@@ -28,9 +25,7 @@ export class Replica {
     this.id = id;
     this.url = url;
     this.limit = config.maxInflightPerReplica;
-    this.streamHeadersTimeoutMs = config.upstream.streamHeadersTimeoutMs;
-    this.headersTimeoutMs = config.upstream.headersTimeoutMs;
-    this.bodyTimeoutMs = config.upstream.bodyTimeoutMs;
+    this.upstream = config.upstream;
     this.health = new ReplicaHealth(clock, {
       unhealthyThreshold: config.health.unhealthyThreshold,
       healthyThreshold: config.health.healthyThreshold,

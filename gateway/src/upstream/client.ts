@@ -142,7 +142,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const options: Dispatcher.DispatchOptions = { method: 'POST', path, headers, body };
     // A replica that sends no headers for a stream is not responding at all, so a stream waits
     // for headers much less than a non-streaming call, whose headers come after the last token.
-    if (first.stream) options.headersTimeout = replica.streamHeadersTimeoutMs;
+    if (first.stream) options.headersTimeout = replica.upstream.streamHeadersTimeoutMs;
     try {
       replica.pool.dispatch(options, this);
     } catch (error) {

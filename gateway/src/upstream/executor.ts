@@ -194,10 +194,10 @@ function errorFor(job: Job, failure: UpstreamFailure, replica: Replica): Gateway
 function timeoutDescription(job: Job, failure: UpstreamFailure, replica: Replica): string {
   if (failure.code === 'UND_ERR_HEADERS_TIMEOUT') {
     return job.stream
-      ? `sent no response headers within upstream.streamHeadersTimeoutMs (${replica.streamHeadersTimeoutMs} ms)`
-      : `sent no response headers within upstream.headersTimeoutMs (${replica.headersTimeoutMs} ms)`;
+      ? `sent no response headers within upstream.streamHeadersTimeoutMs (${replica.upstream.streamHeadersTimeoutMs} ms)`
+      : `sent no response headers within upstream.headersTimeoutMs (${replica.upstream.headersTimeoutMs} ms)`;
   }
-  if (failure.code === 'UND_ERR_BODY_TIMEOUT') return `sent no response data for upstream.bodyTimeoutMs (${replica.bodyTimeoutMs} ms)`;
+  if (failure.code === 'UND_ERR_BODY_TIMEOUT') return `sent no response data for upstream.bodyTimeoutMs (${replica.upstream.bodyTimeoutMs} ms)`;
   return `timed out: ${failure.message}`;
 }
 
