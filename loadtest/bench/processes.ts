@@ -109,13 +109,16 @@ export interface ReferenceProxyProcess extends ServerProcess {
   url: string;
 }
 
-/** Starts loadtest/bench/reference-proxy.ts in front of upstreamUrl on a free loopback port. */
+/**
+ * Starts loadtest/bench/reference-proxy.ts in front of upstreamUrl on a free loopback port,
+ * with the gateway's Node flags, so the two proxies differ only in their code.
+ */
 export async function startReferenceProxy(upstreamUrl: string, workDir: string): Promise<ReferenceProxyProcess> {
   const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
   const child = await startServerProcess({
     name: 'reference proxy',
-    args: [REFERENCE_PROXY_ENTRY, '--upstream', upstreamUrl, '--port', String(port)],
+    args: [...GATEWAY_NODE_FLAGS, REFERENCE_PROXY_ENTRY, '--upstream', upstreamUrl, '--port', String(port)],
     logPath: path.join(workDir, `reference-proxy-${port}.log`),
     readyUrl: `${url}/healthz`,
     readyTimeoutMs: 30_000,
