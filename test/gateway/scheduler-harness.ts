@@ -14,7 +14,7 @@ import type { CallVerdict } from '../../gateway/src/replicas/health.ts';
 import { ReplicaSet } from '../../gateway/src/replicas/pool.ts';
 import type { Replica } from '../../gateway/src/replicas/replica.ts';
 import { Job } from '../../gateway/src/scheduling/job.ts';
-import { ModelScheduler } from '../../gateway/src/scheduling/scheduler.ts';
+import { ModelScheduler, type Executor } from '../../gateway/src/scheduling/scheduler.ts';
 
 const logger = createLogger({ service: 'scheduler-test', level: 'silent' });
 
@@ -67,7 +67,8 @@ afterEach(async () => {
   for (const harness of harnesses.splice(0)) await harness.replicas.close();
 });
 
-export function harness(model: Record<string, unknown> = {}, random = () => 0): Harness {
+/** executor replaces the recording executor; calls then stays empty. */
+export function harness(model: Record<string, unknown> = {}, random = () => 0, executor?: Executor): Harness {
   const config: ModelConfig = buildConfig({
     models: [{ name: 'm', protocol: 'v2', replicas: { static: ['http://127.0.0.1:9'] }, health: { intervalMs: 1_000_000_000, timeoutMs: 100, unhealthyThreshold: 100 }, ...model }],
   }).models[0]!;
@@ -81,8 +82,10 @@ export function harness(model: Record<string, unknown> = {}, random = () => 0): 
     logger,
     metrics,
     replicas,
-    executor: (jobs, replica) =>
-      new Promise<CallVerdict>((resolve) => {
+    executor:
+      executor ??
+      ((jobs, replica) =>
+        new Promise<CallVerdict>((resolve) => {
         calls.push({
           jobs,
           replica,
@@ -92,7 +95,7 @@ export function harness(model: Record<string, unknown> = {}, random = () => 0): 
           },
           end: (verdict = 'neutral') => resolve(verdict),
         });
-      }),
+      })),
   });
   holder.scheduler = scheduler;
   let counter = 0;

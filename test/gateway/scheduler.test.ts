@@ -17,6 +17,31 @@ describe('model scheduler', () => {
     assert.equal(h.scheduler.queued, 1);
   });
 
+  test('an executor that throws or rejects still answers and frees the slot', async () => {
+    let attempts = 0;
+    const h = harness({ maxInflightPerReplica: 1, batching: { maxBatchSize: 1 } }, () => 0, () => {
+      attempts++;
+      if (attempts === 1) throw new Error('thrown before the call started');
+      return Promise.reject(new Error('rejected after the call started'));
+    });
+    h.endpoints(['r1']);
+    h.makeReady();
+    const first = h.job({ name: 'first' });
+    const second = h.job({ name: 'second' });
+    h.submit(first.job);
+    h.submit(second.job);
+    assert.equal(h.scheduler.queued, 1, 'the second request waits for the only slot');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(attempts, 2, 'the freed slot took the second request');
+    for (const { reply } of [first, second]) {
+      assert.equal(reply.statusCode, 502);
+      assert.match((reply.body as { error: string }).error, /^internal_error: /);
+    }
+    assert.equal(h.scheduler.inFlight, 0);
+    assert.equal(h.scheduler.queued, 0);
+    assert.equal(h.replicas.all()[0]!.inFlight, 0);
+  });
+
   test('batches compatible requests up to maxBatchSize rows', async () => {
     const h = harness({ maxInflightPerReplica: 1, batching: { maxBatchSize: 4 } });
     h.endpoints(['r1']);

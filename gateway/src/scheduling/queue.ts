@@ -25,6 +25,11 @@ interface Lane<T> {
 export class AdmissionQueue<T extends QueueItem> {
   readonly maxSize: number;
   #lanes: Record<Priority, Lane<T>>;
+  /**
+   * The six sets of entries in dispatch order. Dispatch loops over them for every request,
+   * because the generator of entries() allocates its state and a result object per entry.
+   */
+  readonly ordered: readonly ReadonlySet<T>[];
   #size = 0;
 
   constructor(maxSize: number) {
@@ -35,6 +40,7 @@ export class AdmissionQueue<T extends QueueItem> {
       standard: { retries: new Set(), fresh: new Set() },
       sheddable: { retries: new Set(), fresh: new Set() },
     };
+    this.ordered = PRIORITIES.flatMap((priority) => [this.#lanes[priority].retries, this.#lanes[priority].fresh]);
   }
 
   get size(): number {

@@ -260,24 +260,26 @@ export class ModelScheduler {
     }
     /** Batch keys whose group was found waiting in this pass; later members wait with their group. */
     let waitingKeys: Set<string> | undefined;
-    for (const job of this.#queue.entries()) {
-      if (job.held) continue;
-      const key = job.solo ? null : job.batchKey;
-      if (key !== null && waitingKeys?.has(key) === true) continue;
-      // A job with nothing to avoid can take the replica already picked: the pick is the same.
-      const replica = job.avoid.size === 0 ? anyReplica : this.#deps.replicas.pick(job.avoid);
-      if (replica === undefined) continue;
-      const batch = this.#formBatch(job, replica);
-      if (batch === undefined) {
-        if (key !== null) (waitingKeys ??= new Set()).add(key);
-        continue;
+    for (const lane of this.#queue.ordered) {
+      for (const job of lane) {
+        if (job.held) continue;
+        const key = job.solo ? null : job.batchKey;
+        if (key !== null && waitingKeys?.has(key) === true) continue;
+        // A job with nothing to avoid can take the replica already picked: the pick is the same.
+        const replica = job.avoid.size === 0 ? anyReplica : this.#deps.replicas.pick(job.avoid);
+        if (replica === undefined) continue;
+        const batch = this.#formBatch(job, replica);
+        if (batch === undefined) {
+          if (key !== null) (waitingKeys ??= new Set()).add(key);
+          continue;
+        }
+        for (const member of batch) {
+          this.#queue.remove(member);
+          this.#unwatchAbort(member);
+        }
+        this.#launch(batch, replica);
+        return true;
       }
-      for (const member of batch) {
-        this.#queue.remove(member);
-        this.#unwatchAbort(member);
-      }
-      this.#launch(batch, replica);
-      return true;
     }
     // Retries may be waiting for a replica that is cooling down while another one is free.
     this.#scheduleReplicaWake();
@@ -294,13 +296,15 @@ export class ModelScheduler {
     if (head.batchKey === null || head.solo || maxBatchSize <= 1 || head.rows >= maxBatchSize) return [head];
     const batch = [head];
     let rows = head.rows;
-    for (const job of this.#queue.entries()) {
-      if (rows >= maxBatchSize) break;
-      if (job === head || job.held || job.solo || job.batchKey !== head.batchKey || rows + job.rows > maxBatchSize) continue;
-      // A job that failed on this replica without a response is not sent back to it.
-      if (job.avoid.has(replica.id)) continue;
-      batch.push(job);
-      rows += job.rows;
+    collect: for (const lane of this.#queue.ordered) {
+      for (const job of lane) {
+        if (rows >= maxBatchSize) break collect;
+        if (job === head || job.held || job.solo || job.batchKey !== head.batchKey || rows + job.rows > maxBatchSize) continue;
+        // A job that failed on this replica without a response is not sent back to it.
+        if (job.avoid.has(replica.id)) continue;
+        batch.push(job);
+        rows += job.rows;
+      }
     }
     const dueAt = head.arrivedAt + maxDelayMs;
     const now = this.#deps.clock.now();
@@ -338,27 +342,48 @@ export class ModelScheduler {
     }
     const attemptsAtLaunch = batch.map((job) => job.attempts);
     if (trial) this.#deps.logger.info({ replica: replica.id }, 'sending trial request to ejected replica');
-    void this.#run(batch, replica, trial, attemptsAtLaunch, this.#deps.clock.now());
+    this.#run(batch, replica, trial, attemptsAtLaunch, this.#deps.clock.now());
   }
 
-  /** Runs the upstream call of a launched batch and does the bookkeeping when it ends. */
-  async #run(batch: Job[], replica: Replica, trial: boolean, attemptsAtLaunch: number[], launchedAt: number): Promise<void> {
-    let verdict: CallVerdict;
+  /**
+   * Runs the upstream call of a launched batch and does the bookkeeping when it ends. It uses
+   * promise callbacks, not an async function, because it runs for every proxied request and a
+   * heap profile showed an async function's saved frame as the larger allocation.
+   */
+  #run(batch: Job[], replica: Replica, trial: boolean, attemptsAtLaunch: number[], launchedAt: number): void {
+    let call: Promise<CallVerdict>;
     try {
-      verdict = await this.#deps.executor(batch, replica);
+      call = this.#deps.executor(batch, replica);
     } catch (error) {
-      // The executor responds to its jobs itself. This guards against a bug that leaves one without a response.
-      this.#deps.logger.error({ replica: replica.id, err: error }, 'executor failed unexpectedly');
-      for (const job of batch) job.respondError(new GatewayError(502, 'internal_error', 'the gateway failed to process the upstream response', { outcome: 'upstream_error' }));
-      verdict = 'failure';
+      call = Promise.reject(error as Error);
     }
+    call.then(
+      (verdict) => {
+        this.#endCall(batch, replica, trial, attemptsAtLaunch, launchedAt, verdict);
+      },
+      (error: unknown) => {
+        // The executor responds to its jobs itself. This guards against a bug that leaves one without a response.
+        this.#deps.logger.error({ replica: replica.id, err: error }, 'executor failed unexpectedly');
+        for (const job of batch) job.respondError(new GatewayError(502, 'internal_error', 'the gateway failed to process the upstream response', { outcome: 'upstream_error' }));
+        this.#endCall(batch, replica, trial, attemptsAtLaunch, launchedAt, 'failure');
+      },
+    );
+  }
+
+  /** Frees the replica slot of a finished call, records its verdict and dispatches more work. */
+  #endCall(batch: Job[], replica: Replica, trial: boolean, attemptsAtLaunch: number[], launchedAt: number, verdict: CallVerdict): void {
     replica.inFlight--;
     this.#inFlightJobs -= batch.length;
     if (verdict === 'success') this.#recordCall(this.#deps.clock.now() - launchedAt, batch.length);
-    // A job retried elsewhere already runs in a newer call, which now tracks it.
-    for (const [index, job] of batch.entries()) if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.remove(job);
-    // Jobs handed back for a retry complete later, in their next call.
-    this.#completions.record(batch.filter((job) => job.finished).length);
+    let finished = 0;
+    for (let index = 0; index < batch.length; index++) {
+      const job = batch[index] as Job;
+      // A job retried elsewhere already runs in a newer call, which now tracks it.
+      if (job.attempts === attemptsAtLaunch[index]) this.#abortInFlight.remove(job);
+      // Jobs handed back for a retry complete later, in their next call.
+      if (job.finished) finished++;
+    }
+    this.#completions.record(finished);
     this.#recordVerdict(replica, verdict, trial);
     this.#deps.replicas.releaseIfRetired(replica);
     this.pump();

@@ -40,100 +40,118 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   return (jobs, replica) => execute(deps, jobs, replica);
 }
 
-async function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promise<CallVerdict> {
+/**
+ * Starts the call and returns its verdict once every job has its response. It uses promise
+ * callbacks, not an async function, for the same reason as the scheduler's #run: it runs for
+ * every proxied request, and an async function's saved frame is the larger allocation.
+ */
+function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promise<CallVerdict> {
   const first = jobs[0];
-  if (first === undefined) return 'neutral';
-  const model = first.model;
+  if (first === undefined) return Promise.resolve('neutral');
   const codec = first.upstreamPath === '/v1/embeddings' ? EMBEDDINGS_CODEC : V2_CODEC;
-  let scope: CallScope | undefined;
-
+  let upstream: UpstreamCall;
+  let scope: CallScope;
   try {
     const body = jobs.length === 1 ? first.rawBody : JSON.stringify(codec.merge(jobs.map((job) => job.payload)));
     const sink = first.stream && jobs.length === 1 ? clientStream(first) : undefined;
-    const upstream = new UpstreamCall(replica, jobs, first.upstreamPath, body, sink);
+    upstream = new UpstreamCall(replica, jobs, first.upstreamPath, body, sink);
     scope = jobs.length === 1 ? singleCall(first, upstream) : batchCall(jobs, upstream);
-    let response: UpstreamResponse;
-    try {
-      response = await upstream.done;
-    } catch (error) {
-      const failure = classifyUpstreamError(error, upstream.aborted);
-      deps.metrics.countUpstream(model, replica.id, failure.kind);
-      if (error instanceof UpstreamCallError && error.streamed) return endStream(first, failure, replica);
-      if (error instanceof UpstreamCallError && error.afterHeaders) return failAfterHeaders(jobs, scope.live(), failure, replica);
-      return failFromError(deps, scope.live(), replica, failure);
-    }
-
-    const status = response.status;
-    deps.metrics.countUpstream(model, replica.id, String(status));
-    if (response.streamed) {
-      first.reply.raw.end();
-      first.finish('success', 200);
-      return 'success';
-    }
-
-    if (status === 429 || status === 503) {
-      const retryAfter = parseRetryAfter(response.headers['retry-after'], deps.clock.wallNow());
-      if (retryAfter !== undefined && retryAfter > 0) {
-        first.logger.info({ model, replica: replica.id, status, cooldownSeconds: retryAfter }, 'replica overloaded, cooling it down');
-        replica.health.coolDown(retryAfter * 1000);
-        deps.replicas.wakeAt(deps.clock.now() + retryAfter * 1000);
-      }
-      const rejected = retryOrReject(deps, scope.live(), replica, 'overloaded');
-      for (const job of rejected) {
-        job.respondError(
-          new GatewayError(503, 'replicas_overloaded', `every replica tried for model ${model} was overloaded (last status ${status}); retry later`, {
-            outcome: 'upstream_error',
-            retryAfterSeconds: Math.max(retryAfter ?? 0, deps.scheduler().retryAfterSeconds(job.priority)),
-          }),
-        );
-      }
-      return 'neutral';
-    }
-
-    if (status >= 500) {
-      first.logger.warn({ model, replica: replica.id, status, requestIds: jobs.map((job) => job.id), detail: response.body.toString('utf8', 0, 200) }, 'replica returned a server error');
-      for (const job of scope.live()) {
-        job.respondError(new GatewayError(502, 'upstream_error', `replica ${replica.id} of model ${model} failed with status ${status}`, { outcome: 'upstream_error' }));
-      }
-      return 'failure';
-    }
-
-    if (jobs.length > 1 && status === 400) {
-      // One bad input spoils a merged batch: send each request alone so only that one fails.
-      retryOrReject(deps, scope.live(), replica, 'batch_rejected');
-      return 'success';
-    }
-
-    const contentType = headerText(response.headers['content-type']) ?? 'application/json';
-    if (status >= 400) {
-      const outcome: Outcome = status === 400 || status === 413 || status === 422 ? 'rejected_invalid' : 'upstream_error';
-      const code = upstreamRejectionCode(status);
-      for (const job of scope.live()) job.respondJson(status, response.body, outcome, contentType, code);
-      return 'success';
-    }
-    if (jobs.length === 1) {
-      first.respondJson(status, response.body, 'success', contentType);
-      return 'success';
-    }
-
-    let parts: unknown[];
-    try {
-      parts = codec.split(
-        jobs.map((job) => job.payload),
-        JSON.parse(response.body.toString('utf8')),
-      );
-    } catch (error) {
-      first.logger.error({ model, replica: replica.id, err: error, requestIds: jobs.map((job) => job.id) }, 'splitting the batched response failed');
-      for (const job of scope.live()) job.respondError(new GatewayError(502, 'invalid_upstream_response', `replica ${replica.id} returned a response that cannot be split per request: ${(error as Error).message}`, { outcome: 'upstream_error' }));
-      return 'failure';
-    }
-    for (const [index, job] of jobs.entries()) {
-      if (!job.finished) job.respondJson(status, parts[index], 'success');
-    }
-    return 'success';
-  } finally {
-    scope?.dispose();
+  } catch (error) {
+    return Promise.reject(error as Error);
   }
+  return upstream.done.then(
+    (response) => {
+      try {
+        return respond(deps, jobs, first, replica, codec, scope, response);
+      } finally {
+        scope.dispose();
+      }
+    },
+    (error: unknown) => {
+      try {
+        const failure = classifyUpstreamError(error, upstream.aborted);
+        deps.metrics.countUpstream(first.model, replica.id, failure.kind);
+        if (error instanceof UpstreamCallError && error.streamed) return endStream(first, failure, replica);
+        if (error instanceof UpstreamCallError && error.afterHeaders) return failAfterHeaders(jobs, scope.live(), failure, replica);
+        return failFromError(deps, scope.live(), replica, failure);
+      } finally {
+        scope.dispose();
+      }
+    },
+  );
+}
+
+/** Sends the response of a completed upstream call to its jobs and returns the call's verdict. */
+function respond(deps: ExecutorDeps, jobs: Job[], first: Job, replica: Replica, codec: BatchCodec, scope: CallScope, response: UpstreamResponse): CallVerdict {
+  const model = first.model;
+  const status = response.status;
+  deps.metrics.countUpstream(model, replica.id, String(status));
+  if (response.streamed) {
+    first.reply.raw.end();
+    first.finish('success', 200);
+    return 'success';
+  }
+
+  if (status === 429 || status === 503) {
+    const retryAfter = parseRetryAfter(response.headers['retry-after'], deps.clock.wallNow());
+    if (retryAfter !== undefined && retryAfter > 0) {
+      first.logger.info({ model, replica: replica.id, status, cooldownSeconds: retryAfter }, 'replica overloaded, cooling it down');
+      replica.health.coolDown(retryAfter * 1000);
+      deps.replicas.wakeAt(deps.clock.now() + retryAfter * 1000);
+    }
+    const rejected = retryOrReject(deps, scope.live(), replica, 'overloaded');
+    for (const job of rejected) {
+      job.respondError(
+        new GatewayError(503, 'replicas_overloaded', `every replica tried for model ${model} was overloaded (last status ${status}); retry later`, {
+          outcome: 'upstream_error',
+          retryAfterSeconds: Math.max(retryAfter ?? 0, deps.scheduler().retryAfterSeconds(job.priority)),
+        }),
+      );
+    }
+    return 'neutral';
+  }
+
+  if (status >= 500) {
+    first.logger.warn({ model, replica: replica.id, status, requestIds: jobs.map((job) => job.id), detail: response.body.toString('utf8', 0, 200) }, 'replica returned a server error');
+    for (const job of scope.live()) {
+      job.respondError(new GatewayError(502, 'upstream_error', `replica ${replica.id} of model ${model} failed with status ${status}`, { outcome: 'upstream_error' }));
+    }
+    return 'failure';
+  }
+
+  if (jobs.length > 1 && status === 400) {
+    // One bad input spoils a merged batch: send each request alone so only that one fails.
+    retryOrReject(deps, scope.live(), replica, 'batch_rejected');
+    return 'success';
+  }
+
+  const contentType = headerText(response.headers['content-type']) ?? 'application/json';
+  if (status >= 400) {
+    const outcome: Outcome = status === 400 || status === 413 || status === 422 ? 'rejected_invalid' : 'upstream_error';
+    const code = upstreamRejectionCode(status);
+    for (const job of scope.live()) job.respondJson(status, response.body, outcome, contentType, code);
+    return 'success';
+  }
+  if (jobs.length === 1) {
+    first.respondJson(status, response.body, 'success', contentType);
+    return 'success';
+  }
+
+  let parts: unknown[];
+  try {
+    parts = codec.split(
+      jobs.map((job) => job.payload),
+      JSON.parse(response.body.toString('utf8')),
+    );
+  } catch (error) {
+    first.logger.error({ model, replica: replica.id, err: error, requestIds: jobs.map((job) => job.id) }, 'splitting the batched response failed');
+    for (const job of scope.live()) job.respondError(new GatewayError(502, 'invalid_upstream_response', `replica ${replica.id} returned a response that cannot be split per request: ${(error as Error).message}`, { outcome: 'upstream_error' }));
+    return 'failure';
+  }
+  for (const [index, job] of jobs.entries()) {
+    if (!job.finished) job.respondJson(status, parts[index], 'success');
+  }
+  return 'success';
 }
 
 /** Fails the live jobs of a call whose body failed after the headers; the replica did the work, so there is no retry. */
