@@ -67,7 +67,7 @@ afterEach(async () => {
   for (const harness of harnesses.splice(0)) await harness.replicas.close();
 });
 
-/** executor replaces the recording executor; calls then stays empty. */
+/** Builds a scheduler on a manual clock. A given executor replaces the recording one, and calls then stays empty. */
 export function harness(model: Record<string, unknown> = {}, random = () => 0, executor?: Executor): Harness {
   const config: ModelConfig = buildConfig({
     models: [{ name: 'm', protocol: 'v2', replicas: { static: ['http://127.0.0.1:9'] }, health: { intervalMs: 1_000_000_000, timeoutMs: 100, unhealthyThreshold: 100 }, ...model }],

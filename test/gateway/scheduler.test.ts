@@ -17,7 +17,7 @@ describe('model scheduler', () => {
     assert.equal(h.scheduler.queued, 1);
   });
 
-  test('an executor that throws or rejects still answers and frees the slot', async () => {
+  test('failing executor answers and frees slot', async () => {
     let attempts = 0;
     const h = harness({ maxInflightPerReplica: 1, batching: { maxBatchSize: 1 } }, () => 0, () => {
       attempts++;

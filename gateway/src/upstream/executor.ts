@@ -41,9 +41,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 }
 
 /**
- * Starts the call and returns its verdict once every job has its response. It uses promise
- * callbacks, not an async function, for the same reason as the scheduler's #run: it runs for
- * every proxied request, and an async function's saved frame is the larger allocation.
+ * Starts the call and returns its verdict once every job has its response. Like the
+ * scheduler's #run, it chains promise callbacks instead of being an async function, because
+ * it runs for every proxied request and an async function's saved frame allocates more.
  */
 function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promise<CallVerdict> {
   const first = jobs[0];
