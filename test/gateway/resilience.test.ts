@@ -82,6 +82,39 @@ describe('failure handling', () => {
     assert.equal(metricValue(text, 'infergate_requests_total', { model: 'chat', outcome: 'upstream_timeout' }), 1);
   });
 
+  test('replica silent until request deadlines is ejected', async (t) => {
+    const gateway = await gatewayFor(t, { ejection: { consecutiveFailures: 2 } });
+    await a.setFaults({ hangRate: 1 });
+    // Both replicas are idle for the first two requests, so the tie-break sends them to a.
+    for (const id of ['silent-1', 'silent-2']) {
+      const response = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('chat'), { 'x-request-timeout-ms': '300', 'x-request-id': id });
+      assert.equal(response.status, 504);
+      assert.equal(response.body.error.code, 'upstream_timeout');
+    }
+    assert.equal(gateway.state().models[0]!.replicas[0]!.state, 'ejected');
+    const next = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('chat'), { 'x-request-id': 'after-ejection' });
+    assert.equal(next.status, 200);
+    const [statsA, statsB] = await Promise.all([a.stats(), b.stats()]);
+    assert.deepEqual(statsA.requestIds, ['silent-1', 'silent-2']);
+    assert.deepEqual(statsB.requestIds, ['after-ejection']);
+    await waitFor(async () => (await a.stats()).aborted === 2, 'the replica to count both aborts');
+    const text = await gateway.metricsText();
+    assert.equal(metricValue(text, 'infergate_replica_ejections_total', { model: 'chat' }), 1);
+    assert.equal(metricValue(text, 'infergate_requests_total', { model: 'chat', outcome: 'upstream_timeout' }), 2);
+  });
+
+  test('deadline on a replica that responds to other calls does not count', async (t) => {
+    const gateway = await gatewayFor(t, { ejection: { consecutiveFailures: 1 } }, [b.url]);
+    // 100 tokens at 20 ms each outlast the 400 ms deadline.
+    const slow = postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('chat', { max_tokens: 100 }), { 'x-request-timeout-ms': '400' });
+    await waitFor(() => gateway.state().models[0]!.inFlight === 1, 'the slow request to be in flight');
+    const quick = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('chat', { max_tokens: 1 }));
+    assert.equal(quick.status, 200);
+    assert.equal((await slow).status, 504);
+    assert.equal(gateway.state().models[0]!.replicas[0]!.state, 'ready');
+    assert.equal(metricValue(await gateway.metricsText(), 'infergate_replica_ejections_total', { model: 'chat' }), 0);
+  });
+
   test('stream without headers times out and ejects', async (t) => {
     const gateway = await gatewayFor(t, { upstream: { streamHeadersTimeoutMs: 300 }, ejection: { consecutiveFailures: 2 } }, [a.url]);
     await a.setFaults({ hangRate: 1 });
@@ -243,4 +276,21 @@ describe('failure handling', () => {
     assert.equal((await a.stats()).received, 1, 'a stream that sent bytes is never retried');
     assert.equal(metricValue(await gateway.metricsText(), 'infergate_requests_total', { model: 'chat', outcome: 'upstream_error' }), 1);
   });
+});
+
+test('merged V2 batch silent until its deadlines ejects the replica', async (t) => {
+  const replica = await startReplica('v2', 'vision', ['--fault-hang-rate', '1']);
+  t.after(() => replica.stop());
+  const gateway = await startTestGateway([
+    { name: 'vision', protocol: 'v2', replicas: { static: [replica.url] }, batching: { maxBatchSize: 3, maxDelayMs: 200 }, ejection: { consecutiveFailures: 1 } },
+  ]);
+  t.after(() => gateway.close(0));
+  await waitReady(gateway);
+  const body = { inputs: [{ name: 'INPUT0', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] };
+  const responses = await Promise.all([1, 2, 3].map(() => postJson(`${gateway.trafficUrl}/v2/models/vision/infer`, body, { 'x-request-timeout-ms': '600' })));
+  assert.deepEqual(responses.map((response) => response.status), [504, 504, 504]);
+  // One merged call carried all three requests.
+  assert.equal((await replica.stats()).received, 1);
+  assert.equal(gateway.state().models[0]!.replicas[0]!.state, 'ejected');
+  assert.equal(metricValue(await gateway.metricsText(), 'infergate_replica_ejections_total', { model: 'vision' }), 1);
 });

@@ -35,7 +35,7 @@ export const MODEL_DEFAULTS = {
     healthyThreshold: 1,
   },
   ejection: {
-    /** Consecutive connect errors, resets, timeouts or 5xx responses that eject a replica; 0 turns ejection off. */
+    /** Consecutive connect errors, resets, timeouts, 5xx responses, or calls ended by the deadline while the replica sent no response headers, that eject a replica; 0 turns ejection off. */
     consecutiveFailures: 5,
     /** First ejection period in ms; each repeat doubles it. */
     baseMs: 5000,

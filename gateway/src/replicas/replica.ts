@@ -14,6 +14,11 @@ export class Replica {
   /** Upstream timeouts of the model: streaming calls use their own headers timeout, and errors name them. */
   readonly upstream: ModelConfig['upstream'];
   inFlight = 0;
+  /**
+   * Calls to this replica that received response headers. A call compares the count at its
+   * start and end to tell whether the replica responded to anything while it ran.
+   */
+  responses = 0;
   /** Discovery reports that the endpoint may receive new requests. */
   endpointReady = true;
   /** Terminating or gone from discovery: no new picks, running calls finish. */

@@ -124,6 +124,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #status = 0;
   #headers: IncomingHttpHeaders = {};
   #chunks: Buffer[] = [];
+  readonly #replica: Replica;
+  readonly #responsesAtStart: number;
 
   constructor(replica: Replica, jobs: readonly Job[], path: string, body: Buffer | string, sink?: StreamSink) {
     const { promise, resolve, reject } = Promise.withResolvers<UpstreamResponse>();
@@ -131,6 +133,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#sink = sink;
+    this.#replica = replica;
+    this.#responsesAtStart = replica.responses;
     const first = jobs[0];
     if (first === undefined) throw new Error('an upstream call needs at least one request');
     const headers: Record<string, string> = {
@@ -148,6 +152,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     } catch (error) {
       this.#fail(error);
     }
+  }
+
+  /** Whether the replica sent response headers on no call, this one or another, since this call started. */
+  get replicaSilent(): boolean {
+    return this.#replica.responses === this.#responsesAtStart;
   }
 
   /** Whether abort() was called. */
@@ -170,6 +179,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.#afterHeaders = true;
+    this.#replica.responses++;
     this.#status = statusCode;
     this.#headers = headers;
     this.#streaming = this.#sink?.start(statusCode) ?? false;

@@ -73,7 +73,8 @@ function execute(deps: ExecutorDeps, jobs: Job[], replica: Replica): Promise<Cal
         deps.metrics.countUpstream(first.model, replica.id, failure.kind);
         if (error instanceof UpstreamCallError && error.streamed) return endStream(first, failure, replica);
         if (error instanceof UpstreamCallError && error.afterHeaders) return failAfterHeaders(jobs, scope.live(), failure, replica);
-        return failFromError(deps, scope.live(), replica, failure);
+        const verdict = failFromError(deps, scope.live(), replica, failure);
+        return verdict === 'neutral' && silentUntilDeadline(jobs, replica, upstream) ? 'failure' : verdict;
       } finally {
         scope.dispose();
       }
@@ -193,6 +194,24 @@ function failFromError(deps: ExecutorDeps, jobs: Job[], replica: Replica, failur
   }
   for (const job of jobs) job.respondError(errorFor(job, failure, replica));
   return failure.kind === 'aborted' ? 'neutral' : 'failure';
+}
+
+/**
+ * Whether the request deadlines ended a call while the replica sent no response headers, on
+ * this call or any other. Such a call counts towards ejection. The deadline alone proves
+ * nothing: the request may only have been slow. But a replica that sends no response
+ * headers for a whole call's lifetime, while its health endpoint still passes, is most
+ * likely wedged (a stuck GPU or engine). Non-streaming calls get their headers only after
+ * the last token, so without this such a replica would be ejected only by
+ * upstream.headersTimeoutMs, usually minutes.
+ */
+function silentUntilDeadline(jobs: readonly Job[], replica: Replica, upstream: UpstreamCall): boolean {
+  if (!upstream.replicaSilent || !jobs.every((job) => job.abortKind === 'deadline')) return false;
+  jobs[0]?.logger.warn(
+    { model: jobs[0].model, replica: replica.id, requestIds: jobs.map((job) => job.id) },
+    'the replica sent no response headers before the request deadline passed; counted as a failure for ejection',
+  );
+  return true;
 }
 
 function retryOrReject(deps: ExecutorDeps, jobs: Job[], replica: Replica, reason: RetryReason): Job[] {
