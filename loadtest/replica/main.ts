@@ -1,6 +1,7 @@
 // CLI of the simulated GPU replica: `node loadtest/replica/main.ts [flags]`.
 // Prints one JSON line with "msg":"listening", the URL and the port once it listens;
-// spawnReplica() and the demo wait for that line. SIGTERM and SIGINT drain and exit 0.
+// spawnReplica() and the demo wait for that line. SIGTERM and SIGINT drain and exit 0, and so
+// does the end of the IPC channel of a parent that started it with one.
 import { createLogger, InvalidLogLevelError } from '../../shared/src/logger.ts';
 import { ConfigError, parseReplicaArgs } from './config.ts';
 import { startReplicaServer } from './server.ts';
@@ -8,6 +9,8 @@ import { replicaUsage } from './usage.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_FAULT = 1;
+/** How long a replica whose parent exited lets in-flight requests finish before it exits anyway. */
+const ORPHAN_DRAIN_MS = 5_000;
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -46,7 +49,7 @@ async function main(): Promise<void> {
   );
 
   let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
+  const shutdown = (signal: NodeJS.Signals | 'disconnect'): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: finishing in-flight requests');
@@ -63,6 +66,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // spawnReplica() opens an IPC channel, which closes when its process exits, even by SIGKILL.
+  // Without this, the replicas of a killed demo, test or benchmark would keep running.
+  if (process.channel !== undefined) {
+    process.channel.unref();
+    process.once('disconnect', () => {
+      logger.warn('the process that started this replica exited; stopping');
+      setTimeout(() => process.exit(0), ORPHAN_DRAIN_MS).unref();
+      shutdown('disconnect');
+    });
+  }
 }
 
 main().catch((error: unknown) => {

@@ -41,7 +41,9 @@ export interface SpawnedReplica {
 export async function spawnReplica(args: string[], options: SpawnOptions = {}): Promise<SpawnedReplica> {
   const child = spawn(process.execPath, [MAIN_PATH, ...args], {
     env: options.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The IPC channel carries no messages: the replica stops when it closes, so a parent
+    // killed without a chance to stop its replicas does not leave them running.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const tail: string[] = [];
   const remember = (line: string): void => {

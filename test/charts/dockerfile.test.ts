@@ -122,7 +122,7 @@ test('gateway Node flags agree everywhere', () => {
   const flags = NODE_FLAGS.gateway ?? [];
   assert.deepEqual(GATEWAY_NODE_FLAGS, flags);
   for (const script of ['start', 'gateway']) {
-    assert.equal(packageJson.scripts[script], ['node', ...flags, TARGETS.gateway].join(' '), `npm script ${script}`);
+    assert.equal(packageJson.scripts[script], ['exec', 'node', ...flags, TARGETS.gateway].join(' '), `npm script ${script}`);
   }
 });
 

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { chatBody, metricValue, postJson, startReplica, startTestGateway, waitFor, waitReady, type SpawnedReplica } from './helpers.ts';
 
 const MAIN = new URL('../../gateway/src/main.ts', import.meta.url).pathname;
+const REPOSITORY_ROOT = new URL('../../', import.meta.url).pathname;
 
 describe('scale from zero', () => {
   const replicas: SpawnedReplica[] = [];
@@ -143,9 +144,13 @@ interface GatewayProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs main.ts and resolves once the "gateway started" log line gives its URLs. */
-function runGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs main.ts, or `npm start` with viaNpm, and resolves once the "gateway started" log line
+ * gives its URLs.
+ */
+function runGateway(args: string[], env: NodeJS.ProcessEnv = {}, viaNpm = false): Promise<GatewayProcess> {
+  const [file, prefix] = viaNpm ? ['npm', ['start', '--']] : [process.execPath, [MAIN]];
+  const child = spawn(file, [...prefix, ...args], { cwd: REPOSITORY_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
@@ -295,6 +300,34 @@ describe('gateway process', () => {
       }
     };
     for (const pid of replicaPids) await waitFor(() => !alive(pid), `replica process ${pid} to exit`);
+  });
+
+  /** Starts the demo and returns it with the ports of its replicas, once all of them are ready. */
+  async function readyDemo(viaNpm: boolean): Promise<{ demo: GatewayProcess; replicaPorts: number[] }> {
+    const demo = await runGateway(['--port', '0', '--admin-port', '0'], {}, viaNpm);
+    children.push(demo.child);
+    const state = await waitFor(async () => {
+      const body = (await (await fetch(`${demo.adminUrl}/admin/state`)).json()) as { models: { replicas: { id: string; state: string }[] }[] };
+      return body.models.every((model) => model.replicas.length > 0 && model.replicas.every((r) => r.state === 'ready')) ? body : undefined;
+    }, 'demo replicas to be ready', 20_000);
+    return { demo, replicaPorts: state.models.flatMap((model) => model.replicas.map((r) => Number(r.id.split(':')[1]))) };
+  }
+
+  test('npm start passes SIGTERM to the demo', async () => {
+    const { demo, replicaPorts } = await readyDemo(true);
+    // npm passes the signal to its script's shell, which the script replaces with node by exec.
+    demo.child.kill('SIGTERM');
+    await demo.exited;
+    const trafficPort = Number(new URL(demo.trafficUrl).port);
+    for (const port of [trafficPort, ...replicaPorts]) assert.equal(await waitFor(() => portIsClosed(port), `port ${port} to close`), true);
+    assert.ok(demo.output.some((line) => line.includes('"gateway stopped"')), demo.output.join('\n'));
+  });
+
+  test('replicas of a killed demo stop', async () => {
+    const { demo, replicaPorts } = await readyDemo(false);
+    demo.child.kill('SIGKILL');
+    await demo.exited;
+    for (const port of replicaPorts) assert.equal(await waitFor(() => portIsClosed(port), `replica port ${port} to close`), true);
   });
 
   test('demo serves three models and stops its replicas', async () => {
