@@ -135,6 +135,28 @@ describe('gateway config', () => {
     assert.ok(problems.some((p) => p.startsWith('models.0.health.timeoutMs: 500')), problems.join('\n'));
   });
 
+  test('checks between keys run beside schema errors', () => {
+    const problems = problemsOf({
+      server: { port: 22185, adminPort: 22185, bodyLimitBytes: -1 },
+      models: [
+        { name: 'a b/c', protocol: 'openai', replicas: { static: ['ftp://x:1'] }, health: { intervalMs: 1000, timeoutMs: 5000 } },
+        { name: 'm', protocol: 'openai', replicas: { static: ['http://127.0.0.1:8000'] }, ejection: { baseMs: 'soon', maxMs: 10 } },
+        { name: 'm', protocol: 'openai', replicas: { static: ['http://127.0.0.1:8001'] } },
+      ],
+    });
+    const keys = problems.map((problem) => problem.slice(0, problem.indexOf(':')));
+    assert.deepEqual(keys.sort(), [
+      'models.0.health.timeoutMs',
+      'models.0.name',
+      'models.0.replicas.static.0',
+      'models.1.ejection.baseMs',
+      'models.2.name',
+      'server.bodyLimitBytes',
+      'server.port and server.adminPort',
+    ]);
+    assert.ok(problems.includes('models.2.name: duplicate model name "m"; names must be unique'), problems.join('\n'));
+  });
+
   test('missing models list is reported', () => {
     const problems = problemsOf({});
     assert.ok(problems.some((p) => p.startsWith('models: missing')), problems.join('\n'));

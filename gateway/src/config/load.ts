@@ -81,50 +81,87 @@ export async function loadConfigFile(path: string): Promise<GatewayConfig> {
   return buildConfig(parsed, path);
 }
 
+/** Schema problems listed at most; past this the file is likely not a gateway configuration at all. */
+const MAX_SCHEMA_PROBLEMS = 20;
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Returns the problems the schema cannot express: checks between keys and checks of URL
+ * values. A check runs only when every key it reads passed the schema (invalid lists the
+ * rejected pointers), so one run lists these next to the schema problems, and a key the
+ * schema rejected does not get a second message.
+ */
+function crossKeyProblems(input: unknown, invalid: readonly string[]): string[] {
+  const usable = (pointer: string): boolean => !invalid.some((bad) => bad === pointer || pointer.startsWith(`${bad}/`));
+  const problems: string[] = [];
+  const root = asRecord(input);
+  if (usable('/server/port') && usable('/server/adminPort')) {
+    const server = { ...SERVER_DEFAULTS, ...(asRecord(root?.server) as Partial<GatewayConfig['server']> | undefined) };
+    const portProblem = samePortProblem(server, 'server.port and server.adminPort');
+    if (portProblem !== undefined) problems.push(portProblem);
+  }
+  const models = Array.isArray(root?.models) ? (root.models as unknown[]) : [];
+  const seen = new Set<string>();
+  for (const [index, entry] of models.entries()) {
+    const model = asRecord(entry);
+    if (model === undefined) continue;
+    const base = `/models/${index}`;
+    const urls = asRecord(model.replicas)?.static;
+    if (Array.isArray(urls)) {
+      for (const [urlIndex, url] of urls.entries()) {
+        if (!usable(`${base}/replicas/static/${urlIndex}`) || typeof url !== 'string') continue;
+        const problem = replicaUrlProblem(url);
+        if (problem !== undefined) problems.push(`models.${index}.replicas.static.${urlIndex}: ${JSON.stringify(url)} is invalid; ${problem}`);
+      }
+    }
+    if (usable(`${base}/name`) && typeof model.name === 'string') {
+      if (seen.has(model.name)) problems.push(`models.${index}.name: duplicate model name ${JSON.stringify(model.name)}; names must be unique`);
+      if (model.name === UNKNOWN_MODEL_LABEL) problems.push(`models.${index}.name: ${JSON.stringify(model.name)} is reserved for requests naming no configured model; choose another name`);
+      seen.add(model.name);
+    }
+    if (usable(`${base}/ejection/baseMs`) && usable(`${base}/ejection/maxMs`)) {
+      const ejection = { ...MODEL_DEFAULTS.ejection, ...(asRecord(model.ejection) as Partial<ModelConfig['ejection']> | undefined) };
+      if (ejection.maxMs < ejection.baseMs) {
+        problems.push(`models.${index}.ejection.maxMs: ${ejection.maxMs} is below ejection.baseMs ${ejection.baseMs}; use a value >= baseMs`);
+      }
+    }
+    if (usable(`${base}/health/timeoutMs`) && usable(`${base}/health/intervalMs`)) {
+      const health = { ...MODEL_DEFAULTS.health, ...(asRecord(model.health) as Partial<ModelConfig['health']> | undefined) };
+      if (health.timeoutMs > health.intervalMs) {
+        problems.push(`models.${index}.health.timeoutMs: ${health.timeoutMs} exceeds health.intervalMs ${health.intervalMs}; use a value <= intervalMs`);
+      }
+    }
+  }
+  return problems;
+}
+
 /**
  * Validates an already parsed configuration object and returns it complete and frozen.
  * Throws ConfigError naming each invalid key path, its value and what is allowed.
  */
 export function buildConfig(input: unknown, source = 'configuration'): GatewayConfig {
   const problems: string[] = [];
+  // Pointers of every key the schema rejected, so the checks between keys skip those keys.
+  const invalid: string[] = [];
   // TypeBox reports a missing key once as missing, then again against each of its schemas.
   const missing = new Set<string>();
   for (const error of Value.Errors(GatewayConfigSchema, input)) {
+    invalid.push(error.path);
     if (missing.has(error.path)) continue;
     if (keywordOfValueError(error) === 'required') missing.add(error.path);
     // A failed union reports its own summary first; the branch errors repeat it less clearly.
     const branchProblems = error.path.endsWith('/replicas') ? replicaSourceProblems(error.path, error.value) : [];
     if (branchProblems.length > 0) problems.push(...branchProblems);
     else problems.push(describeProblem(error.path, error));
-    if (problems.length >= 20) break;
+    if (problems.length >= MAX_SCHEMA_PROBLEMS) break;
   }
+  if (problems.length < MAX_SCHEMA_PROBLEMS) problems.push(...crossKeyProblems(input, invalid));
   if (problems.length > 0) throw new ConfigError(source, dedupe(problems));
 
   const valid = input as GatewayConfigInput;
-  const seen = new Set<string>();
-  const portProblem = samePortProblem({ ...SERVER_DEFAULTS, ...valid.server }, 'server.port and server.adminPort');
-  if (portProblem !== undefined) problems.push(portProblem);
-  for (const [index, model] of valid.models.entries()) {
-    if ('static' in model.replicas) {
-      for (const [urlIndex, url] of model.replicas.static.entries()) {
-        const problem = replicaUrlProblem(url);
-        if (problem !== undefined) problems.push(`models.${index}.replicas.static.${urlIndex}: ${JSON.stringify(url)} is invalid; ${problem}`);
-      }
-    }
-    if (seen.has(model.name)) problems.push(`models.${index}.name: duplicate model name ${JSON.stringify(model.name)}; names must be unique`);
-    if (model.name === UNKNOWN_MODEL_LABEL) problems.push(`models.${index}.name: ${JSON.stringify(model.name)} is reserved for requests naming no configured model; choose another name`);
-    seen.add(model.name);
-    const ejection = { ...MODEL_DEFAULTS.ejection, ...model.ejection };
-    if (ejection.maxMs < ejection.baseMs) {
-      problems.push(`models.${index}.ejection.maxMs: ${ejection.maxMs} is below ejection.baseMs ${ejection.baseMs}; use a value >= baseMs`);
-    }
-    const health = { ...MODEL_DEFAULTS.health, ...model.health };
-    if (health.timeoutMs > health.intervalMs) {
-      problems.push(`models.${index}.health.timeoutMs: ${health.timeoutMs} exceeds health.intervalMs ${health.intervalMs}; use a value <= intervalMs`);
-    }
-  }
-  if (problems.length > 0) throw new ConfigError(source, problems);
-
   return deepFreeze({
     server: { ...SERVER_DEFAULTS, ...valid.server },
     models: valid.models.map(completeModel),
