@@ -168,6 +168,15 @@ describe('V2 routes', () => {
     assert.ok(Object.keys(stats.byRoute).some((route) => route.includes('versions')));
   });
 
+  test('replica 404 for a version is rejected_invalid', async () => {
+    const response = await postJson(`${gateway.trafficUrl}/v2/models/tabular/versions/9/infer`, { inputs: [tensor(1, 3, 0)] });
+    assert.equal(response.status, 404);
+    assert.match(response.body.error, /version 9/);
+    const text = await gateway.metricsText();
+    assert.equal(metricValue(text, 'infergate_requests_total', { model: 'tabular', outcome: 'rejected_invalid' }), 1);
+    assert.equal(metricValue(text, 'infergate_requests_total', { model: 'tabular', outcome: 'upstream_error' }), 0);
+  });
+
   test('unknown V2 model gets 404 in the V2 error shape', async () => {
     const response = await postJson(`${gateway.trafficUrl}/v2/models/nope/infer`, { inputs: [tensor(1, 3, 0)] });
     assert.equal(response.status, 404);

@@ -128,7 +128,7 @@ function respond(deps: ExecutorDeps, jobs: Job[], first: Job, replica: Replica, 
 
   const contentType = headerText(response.headers['content-type']) ?? 'application/json';
   if (status >= 400) {
-    const outcome: Outcome = status === 400 || status === 413 || status === 422 ? 'rejected_invalid' : 'upstream_error';
+    const outcome: Outcome = clientCausedRejection(status, first.upstreamPath) ? 'rejected_invalid' : 'upstream_error';
     const code = upstreamRejectionCode(status);
     for (const job of scope.live()) job.respondJson(status, response.body, outcome, contentType, code);
     return 'success';
@@ -165,6 +165,17 @@ function failAfterHeaders(jobs: Job[], live: Job[], failure: UpstreamFailure, re
 }
 
 /**
+ * Returns whether a 4xx from the replica is the client's doing rather than a deployment
+ * error. A 404 for a V2 model version is: the gateway forwards versions it cannot know. Any
+ * other 404 means the replica does not serve the model name the configuration sends it, and
+ * the remaining 4xx codes (401, 403, 405) are likewise problems between gateway and replica.
+ */
+function clientCausedRejection(status: number, upstreamPath: string): boolean {
+  if (status === 400 || status === 413 || status === 422) return true;
+  return status === 404 && upstreamPath.startsWith('/v2/') && upstreamPath.includes('/versions/');
+}
+
+/**
  * Stable access-log code for a 4xx the replica returned. Its body goes to the client as it
  * is; each server words its errors differently, so the log and clients' alerts match on this.
  */
@@ -197,7 +208,7 @@ function failFromError(deps: ExecutorDeps, jobs: Job[], replica: Replica, failur
 }
 
 /**
- * Whether the request deadlines ended a call while the replica sent no response headers, on
+ * Returns whether the request deadlines ended a call while the replica sent no response headers, on
  * this call or any other. Such a call counts towards ejection. The deadline alone proves
  * nothing: the request may only have been slow. But a replica that sends no response
  * headers for a whole call's lifetime, while its health endpoint still passes, is most
