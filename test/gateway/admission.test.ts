@@ -21,6 +21,8 @@ describe('admission headers', () => {
   test('timeout is capped by the queue timeout', () => {
     assert.deepEqual(parseTimeout(requestWith({ 'x-request-timeout-ms': '900000' }), 60_000), { timeoutMs: 60_000, explicit: true });
     assert.deepEqual(parseTimeout(requestWith({ 'x-request-timeout-ms': '250' }), 60_000), { timeoutMs: 250, explicit: true });
+    assert.deepEqual(parseTimeout(requestWith({ 'x-request-timeout-ms': '10000000000' }), 60_000), { timeoutMs: 60_000, explicit: true });
+    assert.deepEqual(parseTimeout(requestWith({ 'x-request-timeout-ms': '9'.repeat(400) }), 60_000), { timeoutMs: 60_000, explicit: true });
   });
 
   test('invalid timeouts name the header', () => {

@@ -89,6 +89,13 @@ describe('admin port and shutdown', () => {
       assert.ok(metrics.includes(`\n${name}{`), `metric ${name} is exported`);
     }
     assert.equal(metricValue(metrics, 'infergate_replicas', { model: 'llm', state: 'ready' }), 1);
+
+    const oversized = await fetch(`${gateway.adminUrl}/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(100_000) });
+    assert.equal(oversized.status, 413);
+    assert.deepEqual(await oversized.json(), { error: { message: 'the request body exceeds 16384 bytes; the admin routes take no body', code: 'body_too_large' } });
+    const unknown = await fetch(`${gateway.adminUrl}/nothing`);
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'route_not_found');
   });
 
   test('default process metrics pass promtool without a warning', async (t) => {
@@ -237,6 +244,12 @@ describe('gateway process', () => {
     assert.equal(errors[0]!.msg, `cannot listen on 127.0.0.1:${port} for traffic: the port is already in use; stop the other process or choose another port`);
     assert.equal(errors[0]!.code, 'EADDRINUSE');
     assert.equal(errors[0]!.err, undefined, 'no error object, so no stack trace');
+  });
+
+  test('negative port exits 2 naming the flag', () => {
+    const result = spawnSync(process.execPath, [MAIN, '--port', '-1'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--port: "-1" is invalid; expected a port number from 0 to 65535/);
   });
 
   test('missing config file exits 2 naming the path', () => {

@@ -114,6 +114,10 @@ describe('OpenAI routes through the gateway', () => {
     const response = await postJson(`${gateway.trafficUrl}/v1/chat/completions`, chatBody('v2-only'));
     assert.equal(response.status, 404);
     assert.equal(response.body.error.code, 'model_not_found');
+    assert.equal(response.body.error.message, 'model "v2-only" is served on the V2 routes (/v2/models/...), not on this route');
+    const metadata = await fetch(`${gateway.trafficUrl}/v2/models/chat-a`);
+    assert.equal(metadata.status, 404);
+    assert.deepEqual(await metadata.json(), { error: 'model_not_found: model "chat-a" is served on the OpenAI routes (/v1/...), not on this route' });
   });
 
   test('invalid field gets 400 naming field and value', async () => {

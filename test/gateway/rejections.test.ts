@@ -70,7 +70,12 @@ describe('invalid requests are counted as rejected_invalid', () => {
     }
     const wrongType = await fetch(`${gateway.trafficUrl}/v1/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
     assert.equal(wrongType.status, 415);
-    assert.equal(await invalidCount(UNKNOWN_MODEL_LABEL, 'openai'), before + 6);
+    assert.equal(((await wrongType.json()) as { error: { message: string } }).error.message, 'content type "text/plain" is not supported; send application/json');
+    // A byte-array body makes fetch send no content-type header at all.
+    const noType = await fetch(`${gateway.trafficUrl}/v1/completions`, { method: 'POST', body: new TextEncoder().encode('{}') });
+    assert.equal(noType.status, 415);
+    assert.equal(((await noType.json()) as { error: { message: string } }).error.message, 'the request has no content-type header; send application/json');
+    assert.equal(await invalidCount(UNKNOWN_MODEL_LABEL, 'openai'), before + 7);
     const text = await gateway.metricsText();
     assert.doesNotMatch(text, /model="nope-/, 'unknown model names never become label values');
     assert.equal(metricValue(text, 'infergate_requests_total', { model: V2, protocol: 'openai' }), 0);

@@ -61,7 +61,8 @@ export function parseTimeout(request: FastifyRequest, capMs: number): { timeoutM
   const header = request.headers['x-request-timeout-ms'];
   if (header === undefined) return { timeoutMs: capMs, explicit: false };
   const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || !/^\d{1,10}$/.test(value.trim()) || Number(value) <= 0) {
+  // Any number of digits is valid: a deadline too large for a Number is capped like any other.
+  if (value === undefined || !/^\d+$/.test(value.trim()) || Number(value) <= 0) {
     throw invalidField('header x-request-timeout-ms', value, 'expected a positive integer number of milliseconds');
   }
   return { timeoutMs: Math.min(Number(value), capMs), explicit: true };

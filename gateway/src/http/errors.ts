@@ -70,11 +70,18 @@ export function invalidField(param: string, value: unknown, expected: string): G
   return new GatewayError(400, 'invalid_value', `invalid value ${preview(value)} for ${param}: ${expected}`, { param });
 }
 
-export function unknownModel(name: string, style: ErrorStyle): GatewayError {
+/**
+ * Returns the 404 for a model that the routes of style do not serve. servedByOther means
+ * that the gateway serves it on the other protocol's routes, which the message then names.
+ */
+export function unknownModel(name: string, style: ErrorStyle, servedByOther = false): GatewayError {
+  const param = style === 'openai' ? 'model' : null;
+  if (servedByOther) {
+    const routes = style === 'openai' ? 'the V2 routes (/v2/models/...)' : 'the OpenAI routes (/v1/...)';
+    return new GatewayError(404, 'model_not_found', `model ${JSON.stringify(name)} is served on ${routes}, not on this route`, { param });
+  }
   const where = style === 'openai' ? 'GET /v1/models' : 'the gateway configuration';
-  return new GatewayError(404, 'model_not_found', `model ${JSON.stringify(name)} is not served by this gateway; see ${where} for the models it serves`, {
-    param: style === 'openai' ? 'model' : null,
-  });
+  return new GatewayError(404, 'model_not_found', `model ${JSON.stringify(name)} is not served by this gateway; see ${where} for the models it serves`, { param });
 }
 
 export function shuttingDown(): GatewayError {

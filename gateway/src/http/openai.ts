@@ -19,7 +19,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: RouteDeps): voi
   const findModel = (name: string, request: FastifyRequest, reply: FastifyReply): ModelRuntime | undefined => {
     const model = deps.models.get(name);
     if (model !== undefined && model.config.protocol === 'openai') return model;
-    rejectInvalid(deps, request, reply, unknownModel(name, 'openai'), 'openai');
+    rejectInvalid(deps, request, reply, unknownModel(name, 'openai', model !== undefined), 'openai');
     return undefined;
   };
 

@@ -89,8 +89,11 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
     switch (error.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return reject(new GatewayError(413, 'body_too_large', `the request body exceeds the limit of ${options.bodyLimitBytes} bytes (server.bodyLimitBytes)`));
-      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return reject(new GatewayError(415, 'unsupported_media_type', `content type ${preview(request.headers['content-type'] ?? 'missing')} is not supported; send application/json`, { param: 'content-type' }));
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+        const type = request.headers['content-type'];
+        const problem = type === undefined || type === '' ? 'the request has no content-type header' : `content type ${preview(type)} is not supported`;
+        return reject(new GatewayError(415, 'unsupported_media_type', `${problem}; send application/json`, { param: 'content-type' }));
+      }
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return reject(new GatewayError(400, 'invalid_json', 'the request body is empty; send a JSON object'));
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

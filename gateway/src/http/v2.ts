@@ -21,7 +21,7 @@ export function registerV2Routes(app: FastifyInstance, deps: RouteDeps, version:
     reply.header('x-request-id', requestIdOf(request));
     const model = deps.models.get(params.model);
     if (model !== undefined && model.config.protocol === 'v2') return model;
-    rejectInvalid(deps, request, reply, unknownModel(params.model, 'v2'), 'v2');
+    rejectInvalid(deps, request, reply, unknownModel(params.model, 'v2', model !== undefined), 'v2');
     return undefined;
   };
 
