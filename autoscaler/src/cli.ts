@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '../../shared/src/cli-args.ts';
 import { buildLocalConfig, loadConfigFile, type AutoscalerConfig } from './config/load.ts';
 import { DEFAULTS } from './config/defaults.ts';
 
@@ -37,31 +38,12 @@ export type CliResult = { help: true } | { help: false; config: AutoscalerConfig
 /** Options that take a number, so a negative value such as `--port -1` is a value and not a flag. */
 const NUMERIC_OPTIONS = new Set(['--port', '--admin-port', '--gpu-budget', '--poll-interval-ms']);
 
-/**
- * Joins `--port -1` into `--port=-1`. node:util parseArgs reads a value that starts with a
- * dash as a possible flag and rejects it as ambiguous, which would hide the range check.
- */
-function joinNegativeValues(argv: readonly string[]): string[] {
-  const joined: string[] = [];
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    const next = argv[i + 1];
-    if (NUMERIC_OPTIONS.has(arg) && next !== undefined && /^-[\d.]/.test(next)) {
-      joined.push(`${arg}=${next}`);
-      i += 1;
-    } else {
-      joined.push(arg);
-    }
-  }
-  return joined;
-}
-
 /** Parses argv (without node and script) and the environment into a validated config. */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
   let values;
   try {
     ({ values } = parseArgs({
-      args: joinNegativeValues(argv),
+      args: joinNegativeValues(argv, NUMERIC_OPTIONS),
       options: {
         config: { type: 'string' },
         gateway: { type: 'string', multiple: true },

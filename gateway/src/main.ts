@@ -1,6 +1,7 @@
 // Command-line entry of the gateway: `--config FILE` (or INFERGATE_CONFIG) runs the
 // configured gateway, no config runs the embedded demo; SIGTERM and SIGINT stop gracefully.
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '../../shared/src/cli-args.ts';
 import { createLogger, InvalidLogLevelError } from '../../shared/src/logger.ts';
 import { ConfigError, loadConfigFile, samePortProblem, withPorts, type GatewayConfig } from './config/load.ts';
 import { ListenError, startGateway, type RunningGateway } from './gateway.ts';
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
   let args;
   try {
     args = parseArgs({
+      // Joined as --port=-1, a negative port reaches the range check, which names the flag.
+      args: joinNegativeValues(process.argv.slice(2), new Set(['--port', '--admin-port'])),
       options: { config: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' }, help: { type: 'boolean' } },
       strict: true,
       allowPositionals: false,

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { request } from 'undici';
 import { systemClock } from '../../shared/src/clock.ts';
-import { joinNegativeValues, parseLoopbackUrl, parseNumberFlag, resolveInputPath, RunFailure, runEntryPoint, UsageError, valueFlagsOf } from './cli-support.ts';
+import { joinNegativeValues, valueFlagsOf } from '../../shared/src/cli-args.ts';
+import { parseLoopbackUrl, parseNumberFlag, resolveInputPath, RunFailure, runEntryPoint, UsageError } from './cli-support.ts';
 import { formatTable, formatTally, runHeader } from './report.ts';
 import { runReplay, verdictLines, type ReplayProgress } from './replay-run.ts';
 import { loadTrace, scheduleRows, selectWindow } from './trace.ts';
@@ -188,7 +189,7 @@ async function discoverChatModel(baseUrl: string): Promise<string> {
     listed = (body.data ?? []).map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
   } catch (error) {
     // The flag is fine; the server is not there: a transport failure, not a usage mistake.
-    throw new RunFailure(`--model: not given, and GET ${baseUrl}v1/models failed (${(error as Error).message}); start the server or pass --model`, { cause: error });
+    throw new RunFailure(`GET ${baseUrl}v1/models failed (${(error as Error).message}); start the gateway, or pass --url with the address of a running one`, { cause: error });
   }
   const chat = listed.find((id) => !/embed/i.test(id)) ?? listed[0];
   if (chat === undefined) throw new UsageError(`--model: not given, and GET ${baseUrl}v1/models listed no models; pass --model`);
