@@ -19,6 +19,10 @@ function formatMicros(value: number): string {
   return Number.isFinite(value) ? value.toFixed(0) : 'n/a';
 }
 
+function roundCount(count: number): string {
+  return count === 1 ? '1 round' : `${count} rounds`;
+}
+
 function formatCount(value: number): string {
   return Number.isFinite(value) ? value.toFixed(0) : 'n/a';
 }
@@ -244,7 +248,7 @@ function summarize(options: OverheadOptions, rounds: LatencyRound[], results: Th
   const directAndGatewayVerdict = (key: 'failures' | 'skipped'): string => verdict(of('direct').concat(of('gateway')).every((round) => round[key] === 0));
 
   const latencyTable = formatTable(
-    [`open loop at ${options.rate} requests/s, ${options.rounds} rounds of ${options.roundSeconds} s`, 'direct', 'gateway', 'added', 'target', 'verdict', 'reference proxy', 'its added'],
+    [`open loop at ${options.rate} requests/s, ${roundCount(options.rounds)} of ${options.roundSeconds} s`, 'direct', 'gateway', 'added', 'target', 'verdict', 'reference proxy', 'its added'],
     [
       ['p50 latency (ms, median over rounds)', formatMs(medianOf('direct', 'p50')), formatMs(medianOf('gateway', 'p50')), formatMs(addedP50), `< ${TARGET_ADDED_P50_MS}`, verdict(addedP50 < TARGET_ADDED_P50_MS), formatMs(medianOf('reference', 'p50')), formatMs(added('reference', 'p50'))],
       ['p99 latency (ms, median over rounds)', formatMs(medianOf('direct', 'p99')), formatMs(medianOf('gateway', 'p99')), formatMs(addedP99), `< ${TARGET_ADDED_P99_MS}`, verdict(addedP99 < TARGET_ADDED_P99_MS), formatMs(medianOf('reference', 'p99')), formatMs(added('reference', 'p99'))],
@@ -255,7 +259,7 @@ function summarize(options: OverheadOptions, rounds: LatencyRound[], results: Th
   );
   const micros = (target: Target, key: keyof CpuPerRequest): string => (cpu[target][key].length === 0 ? '' : formatMicros(median(cpu[target][key])));
   const throughputTable = formatTable(
-    [`closed loop, concurrency ${options.concurrency}, ${options.throughputRounds} rounds of ${options.throughputSeconds} s`, 'direct', 'gateway', 'ratio', 'target', 'verdict', 'reference proxy', 'its ratio'],
+    [`closed loop, concurrency ${options.concurrency}, ${roundCount(options.throughputRounds)} of ${options.throughputSeconds} s`, 'direct', 'gateway', 'ratio', 'target', 'verdict', 'reference proxy', 'its ratio'],
     [
       [
         'max throughput (requests/s, median)',
