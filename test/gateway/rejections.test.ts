@@ -98,6 +98,16 @@ describe('invalid requests are counted as rejected_invalid', () => {
     const before = await invalidTotal();
     assert.equal((await fetch(`${gateway.trafficUrl}/v2/models/nope`)).status, 404);
     assert.equal((await fetch(`${gateway.trafficUrl}/v1/nothing`, { method: 'POST' })).status, 404);
+    const getChat = await fetch(`${gateway.trafficUrl}/v1/chat/completions`);
+    assert.equal(getChat.status, 405);
+    assert.equal(getChat.headers.get('allow'), 'POST');
+    assert.deepEqual(((await getChat.json()) as { error: { code: string; message: string } }).error.message, 'method GET is not allowed on /v1/chat/completions; use POST');
+    const postModels = await fetch(`${gateway.trafficUrl}/v1/models`, { method: 'POST' });
+    assert.equal(postModels.status, 405);
+    assert.equal(postModels.headers.get('allow'), 'GET');
+    const getInfer = await fetch(`${gateway.trafficUrl}/v2/models/${V2}/infer`);
+    assert.equal(getInfer.status, 405);
+    assert.deepEqual(await getInfer.json(), { error: `method_not_allowed: method GET is not allowed on /v2/models/${V2}/infer; use POST` });
     assert.equal(await invalidTotal(), before);
   });
 

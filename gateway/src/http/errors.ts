@@ -29,6 +29,7 @@ export interface GatewayErrorOptions {
 const TYPE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request_error',
   404: 'not_found_error',
+  405: 'invalid_request_error',
   413: 'invalid_request_error',
   415: 'invalid_request_error',
   429: 'rate_limit_error',

@@ -111,13 +111,24 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
 
   app.setNotFoundHandler((request, reply) => {
     reply.header('x-request-id', requestIdOf(request));
-    return sendError(reply, new GatewayError(404, 'route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see the OpenAI (/v1/...) and V2 (/v2/...) routes`), styleOf(request));
+    const path = request.url.split('?')[0] ?? '';
+    // A path that exists for another method gets 405 with Allow, as HTTP asks, so a client
+    // that sent GET to an inference route learns to send POST.
+    const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(reply, new GatewayError(405, 'method_not_allowed', `method ${request.method} is not allowed on ${path}; use ${allowed.join(' or ')}`), styleOf(request));
+    }
+    return sendError(reply, new GatewayError(404, 'route_not_found', `no route ${request.method} ${path}; see the OpenAI (/v1/...) and V2 (/v2/...) routes`), styleOf(request));
   });
 
   registerOpenAIRoutes(app, deps);
   registerV2Routes(app, deps, options.version);
   return app;
 }
+
+/** Methods of the traffic routes, checked in this order when a path exists for another method. */
+const ROUTE_METHODS = ['GET', 'POST'] as const;
 
 function styleOf(request: FastifyRequest): ErrorStyle {
   return request.url.startsWith('/v2') ? 'v2' : 'openai';
