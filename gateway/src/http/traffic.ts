@@ -112,7 +112,7 @@ export function buildTrafficServer(options: TrafficServerOptions, deps: RouteDep
   app.setNotFoundHandler((request, reply) => {
     reply.header('x-request-id', requestIdOf(request));
     const path = request.url.split('?')[0] ?? '';
-    // A path that exists for another method gets 405 with Allow, as HTTP asks, so a client
+    // A path that exists for another method gets 405 with Allow (RFC 9110), so a client
     // that sent GET to an inference route learns to send POST.
     const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
     if (allowed.length > 0) {
