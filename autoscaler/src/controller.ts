@@ -144,9 +144,9 @@ export class Controller implements ServedModelSource {
         const request = scaleRequest(runtimes[i]!.config, decision);
         if (!request) return;
         const ok = await actuator.scale(request, observed[i]);
+        if (!ok) decision.blockedBy = 'scale call failed';
         // A dry run changes nothing, so it is only logged and not counted as an action taken.
-        if (ok && !actuator.dryRun) metrics.scaleActions.inc({ model: decision.model, direction: request.direction });
-        else decision.blockedBy = 'scale call failed';
+        else if (!actuator.dryRun) metrics.scaleActions.inc({ model: decision.model, direction: request.direction });
       }),
     );
 

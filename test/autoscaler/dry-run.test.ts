@@ -46,6 +46,7 @@ test('dry run reads replicas from gateways', async () => {
   const first = decisionOf(await controller.pollOnce());
   assert.equal(first.currentReplicas, 0);
   assert.equal(first.action, 'activate');
+  assert.equal(first.blockedBy, undefined, 'a dry run is logged, not failed');
 
   // Nothing scaled the model, so the gateways still report 0 and the action is still due.
   clock.advance(1000);
