@@ -1,6 +1,8 @@
 // Command-line flags of the simulated replica: one defaults table, one parser and one
 // validator, so the CLI, spawnReplica() and startReplicaServer() share the same rules.
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '../../shared/src/cli-args.ts';
 
 export const REPLICA_PROTOCOLS = ['openai', 'v2', 'both'] as const;
 export type ReplicaProtocol = (typeof REPLICA_PROTOCOLS)[number];
@@ -123,6 +125,9 @@ const NUMBER_RULES: readonly NumberRule[] = [
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._\-/:]{0,127}$/;
 
+/** A plain decimal number, negative ones included so the range check can name them. */
+const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
 /**
  * Parses command-line arguments into a validated, frozen config.
  * Throws ConfigError naming the flag and the value on any invalid or unknown flag.
@@ -137,7 +142,9 @@ export function parseReplicaArgs(argv: readonly string[]): Readonly<ReplicaConfi
 
   let values: Record<string, string | string[] | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }) as {
+    // Joined as --port=-1, a negative number reaches the range check, which names the flag.
+    const args = joinNegativeValues(argv, new Set(NUMBER_RULES.map((rule) => `--${rule.flag}`)));
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }) as {
       values: Record<string, string | string[] | undefined>;
     });
   } catch (error) {
@@ -151,11 +158,11 @@ export function parseReplicaArgs(argv: readonly string[]): Readonly<ReplicaConfi
   for (const rule of NUMBER_RULES) {
     const raw = values[rule.flag];
     if (typeof raw !== 'string') continue;
-    const parsed = raw.trim() === '' ? Number.NaN : Number(raw);
-    if (!Number.isFinite(parsed)) {
-      throw new ConfigError(`invalid --${rule.flag} ${JSON.stringify(raw)}: expected a number`);
+    // Number() would also take hex, exponents and surrounding spaces, which no one means here.
+    if (!DECIMAL.test(raw)) {
+      throw new ConfigError(`invalid --${rule.flag} ${JSON.stringify(raw)}: expected a decimal number from ${rule.min} to ${rule.max}`);
     }
-    partial[rule.key] = parsed;
+    partial[rule.key] = Number(raw);
   }
   return resolveReplicaConfig(partial, 'flag');
 }
@@ -192,8 +199,9 @@ export function resolveReplicaConfig(
   if (new Set(config.models).size !== config.models.length) {
     throw new ConfigError(`invalid ${name('model', 'models')} ${JSON.stringify(config.models)}: model names must be unique`);
   }
-  if (typeof config.host !== 'string' || config.host.trim() === '') {
-    throw new ConfigError(`invalid ${name('host', 'host')} ${JSON.stringify(config.host)}: expected a host name or address`);
+  // A listen address: a name other than localhost would need a DNS lookup at start.
+  if (typeof config.host !== 'string' || (isIP(config.host) === 0 && config.host !== 'localhost')) {
+    throw new ConfigError(`invalid ${name('host', 'host')} ${JSON.stringify(config.host)}: expected an IP address of this machine, such as 127.0.0.1 or ::1, or localhost`);
   }
   for (const rule of NUMBER_RULES) {
     const value = config[rule.key];

@@ -9,6 +9,12 @@ import { replicaUsage } from './usage.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_FAULT = 1;
+/** Explanations of a failed listen for the user, by error code. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the port is already in use; stop the other process or pass another --port',
+  EADDRNOTAVAIL: 'the address is not an address of this machine; pass --host with one of its addresses, such as 127.0.0.1',
+  EACCES: 'permission denied; pass a --port above 1023',
+};
 /** How long a replica whose parent exited lets in-flight requests finish before it exits anyway. */
 const ORPHAN_DRAIN_MS = 5_000;
 
@@ -37,11 +43,19 @@ async function main(): Promise<void> {
     process.stderr.write(`replica: ${error.message}\n`);
     process.exit(EXIT_USAGE);
   }
-  const server = await startReplicaServer({
-    ...config,
-    logger,
-    onExitFault: () => process.exit(EXIT_FAULT),
-  });
+  let server;
+  try {
+    server = await startReplicaServer({
+      ...config,
+      logger,
+      onExitFault: () => process.exit(EXIT_FAULT),
+    });
+  } catch (error) {
+    const reason = LISTEN_ERRORS[(error as NodeJS.ErrnoException).code ?? ''];
+    if (reason === undefined) throw error;
+    process.stderr.write(`replica: cannot listen on ${config.host} port ${config.port} (--host, --port): ${reason}\n`);
+    process.exit(EXIT_FAULT);
+  }
   // Written at info level even when LOG_LEVEL is higher, because callers parse it.
   logger.child({}, { level: 'info' }).info(
     { url: server.url, port: server.port, protocol: config.protocol, models: config.models },

@@ -286,7 +286,8 @@ function registerSimRoutes(app: FastifyInstance, controls: SimControls): void {
   });
   app.get('/sim/faults', sim, async () => controls.faults());
   app.post('/sim/faults', sim, async (request) => {
-    const settings = parseFaultSettings(request.body ?? {});
+    // Only a missing body means no faults; a JSON null is rejected like any other non-object.
+    const settings = parseFaultSettings(request.body === undefined ? {} : request.body);
     controls.setFaults(settings);
     return settings;
   });

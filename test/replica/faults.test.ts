@@ -109,6 +109,11 @@ describe('runtime faults', () => {
     const unknown = await postJson(`${replica.url}/sim/faults`, { slowRate: 1 });
     assert.equal(unknown.status, 400);
     assert.match(unknown.body.error, /slowRate/);
+    await replica.setFaults({ hangRate: 0.25 });
+    const nullBody = await postJson(`${replica.url}/sim/faults`, null);
+    assert.equal(nullBody.status, 400);
+    assert.match(nullBody.body.error, /invalid fault settings null: expected a JSON object/);
+    assert.deepEqual((await getJson(`${replica.url}/sim/faults`)).body, { hangRate: 0.25 }, 'a rejected body leaves the faults as they were');
 
     await replica.setFaults({ hangRate: 0.5, resetAfterChunks: 3 });
     assert.deepEqual((await getJson(`${replica.url}/sim/faults`)).body, { hangRate: 0.5, resetAfterChunks: 3 });

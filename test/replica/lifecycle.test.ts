@@ -113,6 +113,13 @@ describe('process lifecycle', () => {
     }
   });
 
+  test('foreign address exits 1 naming flags', () => {
+    // 192.0.2.1 is reserved for documentation (RFC 5737): binding to it fails locally, and no packet is sent.
+    const result = spawnSync(process.execPath, [MAIN, '--host', '192.0.2.1', '--port', '0'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr, 'replica: cannot listen on 192.0.2.1 port 0 (--host, --port): the address is not an address of this machine; pass --host with one of its addresses, such as 127.0.0.1\n');
+  });
+
   test('spawnReplica rejects failed start', async () => {
     await assert.rejects(spawnReplica(['--max-waiting', '-1']), /did not start: exited with code 2/);
   });
@@ -137,5 +144,20 @@ describe('config parsing', () => {
     });
     assert.throws(() => parseReplicaArgs(['--max-concurrency', '2.5']), /--max-concurrency 2.5: expected an integer/);
     assert.throws(() => parseReplicaArgs(['--model', 'a', '--model', 'a']), /must be unique/);
+  });
+
+  test('numbers are plain decimals in range', () => {
+    assert.throws(() => parseReplicaArgs(['--port', '-1']), /invalid --port -1: expected a value from 0 to 65535$/);
+    assert.throws(() => parseReplicaArgs(['--itl-base-ms', '-10']), /invalid --itl-base-ms -10: expected a value from 0 to 60000/);
+    for (const raw of ['0x10', '1e3', ' 5', '', '5ms']) {
+      assert.throws(() => parseReplicaArgs(['--max-model-len', raw]), new RegExp(`invalid --max-model-len ${JSON.stringify(raw)}: expected a decimal number from 2 to 10000000`), raw);
+    }
+    assert.equal(parseReplicaArgs(['--itl-base-ms', '.5']).itlBaseMs, 0.5);
+  });
+
+  test('host must be an address of this machine', () => {
+    assert.throws(() => parseReplicaArgs(['--host', 'notahost']), /invalid --host "notahost": expected an IP address of this machine/);
+    assert.equal(parseReplicaArgs(['--host', '::1']).host, '::1');
+    assert.equal(parseReplicaArgs(['--host', 'localhost']).host, 'localhost');
   });
 });
