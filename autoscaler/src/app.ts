@@ -10,7 +10,7 @@ import { Collector } from './collector/collector.ts';
 import { Controller } from './controller.ts';
 import { createGatewayList } from './gateways.ts';
 import { createMetrics, type AutoscalerMetrics } from './metrics.ts';
-import { createMetricsApiServer } from './api/server.ts';
+import { createMetricsApiServer, type SettingNames } from './api/server.ts';
 import { CertificateReloader, loadTlsMaterial, type TlsMaterial } from './api/tls.ts';
 import { createAdminServer } from './admin-server.ts';
 import { KubeActuator, type Actuator } from './kube/actuator.ts';
@@ -93,6 +93,7 @@ export async function startAutoscaler(config: AutoscalerConfig, deps: Autoscaler
     source: controller,
     tls,
     allowedNames: () => allowedNames,
+    settingNames: settingNamesOf(config),
     ...(authorizer ? { authorizer, requestHeaderNames: () => headerNames } : {}),
   });
   let stopping = false;
@@ -168,17 +169,13 @@ export async function startAutoscaler(config: AutoscalerConfig, deps: Autoscaler
 
   const apiUrl = urlOf(tls ? 'https' : 'http', apiServer.app.server.address() as AddressInfo);
   const adminUrl = urlOf('http', admin.server.address() as AddressInfo);
-  if (config.mode === 'local' && !api.clientCAFile && !api.insecureHttp) {
-    logger.warn({ apiUrl }, 'local mode without --client-ca: the metrics API accepts every caller, so it listens on loopback unless --host is set');
-  }
+  const accessWarning = accessWarningOf(config);
+  if (accessWarning) logger.warn({ apiUrl }, accessWarning);
   let tlsSource = 'off';
   if (tls) tlsSource = api.tlsCertFile ? 'files' : 'self-signed';
   let clientAuth = 'off';
   if (api.clientCAFromCluster) clientAuth = 'cluster ConfigMap';
   else if (api.clientCAFile) clientAuth = 'file';
-  if (api.authorization.mode === 'none') {
-    logger.warn({ apiUrl }, 'metrics API authorization is off (metricsApi.authorization.mode none): every caller that passes authentication may read the demand of every model');
-  }
   logger.info(
     {
       mode: config.mode,
@@ -233,6 +230,39 @@ async function listenOn(listen: () => Promise<unknown>, hostName: string, portNa
     else if (code === 'EACCES') advice = `ports below 1024 need privileges; choose another ${portName}`;
     throw new ListenError(`cannot listen on ${hostName} ${JSON.stringify(host)} ${portName} ${port}: ${code ?? message}; ${advice}`, { cause: error });
   }
+}
+
+/** Returns the names the metrics API's messages use for settings: the flags in local mode, the config keys otherwise. */
+function settingNamesOf(config: AutoscalerConfig): SettingNames {
+  if (config.mode === 'local') return { allowedNames: '--allowed-name', staleAfter: `${config.staleAfterMs} ms` };
+  const api = config.metricsApi;
+  const fromCluster = api.clientCAFromCluster && api.allowedNames.length === 0;
+  return {
+    allowedNames: fromCluster ? 'requestheader-allowed-names of the ConfigMap kube-system/extension-apiserver-authentication' : 'metricsApi.allowedNames',
+    staleAfter: `staleAfterMs (${config.staleAfterMs} ms)`,
+  };
+}
+
+/**
+ * Returns the start-up warning for a metrics API that lets every caller it accepts read
+ * every model's demand. The warning names those callers, because they depend on TLS and the CA.
+ */
+function accessWarningOf(config: AutoscalerConfig): string | undefined {
+  const api = config.metricsApi;
+  if (api.authorization.mode !== 'none') return undefined;
+  const local = config.mode === 'local';
+  const loopback = local ? '; it listens on loopback unless --host is set' : '';
+  if (api.insecureHttp) {
+    return `the metrics API serves plain HTTP without authentication or authorization (${local ? '--insecure-http' : 'metricsApi.insecureHttp'}): every caller that can connect may read the demand of every model${loopback}`;
+  }
+  if (!api.clientCAFile && !api.clientCAFromCluster) {
+    return `the metrics API checks no client certificates${local ? ' (no --client-ca)' : ''}: every caller that can connect may read the demand of every model${loopback}`;
+  }
+  if (local) {
+    const names = api.allowedNames.length > 0 ? ' with a name given by --allowed-name' : '';
+    return `metrics API authorization is off (local mode has no cluster to ask): every caller with a client certificate signed by --client-ca${names} may read the demand of every model`;
+  }
+  return 'metrics API authorization is off (metricsApi.authorization.mode none): every caller that passes the client certificate check may read the demand of every model';
 }
 
 function tlsHosts(listenHost: string): string[] {

@@ -72,6 +72,8 @@ export class Controller implements ServedModelSource {
   #running: Promise<void> | undefined;
   #stopped = false;
   #completedPolls = 0;
+  /** True once any gateway has responded. Until then local mode has no models. */
+  #gatewayResponded = false;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -85,6 +87,15 @@ export class Controller implements ServedModelSource {
 
   servedModels(): readonly ServedModel[] {
     return this.#served;
+  }
+
+  /**
+   * Local mode learns its models from the gateways, so before the first response an empty
+   * list would read as "no demand" instead of "unknown".
+   */
+  unavailableReason(): string | undefined {
+    if (this.#deps.config.mode !== 'local' || this.#gatewayResponded) return undefined;
+    return 'no gateway has responded to /admin/state yet, so no model is known; check the --gateway URLs and infergate_autoscaler_source_up';
   }
 
   /** Starts polling now and every pollIntervalMs after the previous poll started. */
@@ -125,14 +136,20 @@ export class Controller implements ServedModelSource {
     );
 
     // The served values are published before the scale reads finish, so a slow API server
-    // delays the actions but not the values the HPA reads.
+    // delays the actions but not the values the HPA reads. A value carries the time of the
+    // newest response it is based on, which stays the same while gateways fail and their
+    // last responses still count.
     const wallNow = clock.wallNow();
-    this.#served = runtimes.map((r) => ({
-      name: r.config.name,
-      namespace: r.config.target.namespace,
-      value: demand.has(r.config.name) ? budget.grants.get(r.config.name)!.cappedValue : undefined,
-      sampledAt: wallNow,
-    }));
+    this.#served = runtimes.map((r) => {
+      const measured = demand.get(r.config.name);
+      return {
+        name: r.config.name,
+        namespace: r.config.target.namespace,
+        value: measured ? budget.grants.get(r.config.name)!.cappedValue : undefined,
+        sampledAt: measured?.sampledAt ?? wallNow,
+      };
+    });
+    if (result.ok > 0) this.#gatewayResponded = true;
 
     const current = await replicaReads;
     const decisions = runtimes.map((r, i) =>
@@ -320,23 +337,27 @@ export function decide(
 function scaleRequest(model: ModelConfig, decision: ModelDecision): ScaleRequest | undefined {
   const from = decision.currentReplicas ?? 0;
   if (decision.action === 'activate') {
+    const cause = `model ${model.name} has ${decision.queued ?? 0} queued and ${decision.held ?? 0} held requests`;
     return {
       model,
       from,
       to: 1,
       direction: 'up',
       reason: 'ScaledFromZero',
-      message: `Scaled ${model.target.kind} ${model.target.name} from 0 to 1 replica: model ${model.name} has ${decision.queued ?? 0} queued and ${decision.held ?? 0} held requests; the HPA takes over from 1`,
+      message: `Scaled ${model.target.kind} ${model.target.name} from 0 to 1 replica: ${cause}; the HPA takes over from 1`,
+      cause,
     };
   }
   if (decision.action === 'scale_to_zero') {
+    const cause = `model ${model.name} had no queued, held or in-flight requests for ${Math.round(decision.idleForMs / 1000)} s (idleToZeroSeconds ${model.idleToZeroSeconds})`;
     return {
       model,
       from,
       to: 0,
       direction: 'down',
       reason: 'ScaledToZero',
-      message: `Scaled ${model.target.kind} ${model.target.name} from ${from} to 0 replicas: model ${model.name} had no queued, held or in-flight requests for ${Math.round(decision.idleForMs / 1000)} s (idleToZeroSeconds ${model.idleToZeroSeconds})`,
+      message: `Scaled ${model.target.kind} ${model.target.name} from ${from} to 0 replicas: ${cause}`,
+      cause,
     };
   }
   return undefined;

@@ -32,7 +32,8 @@ class StaticGatewayList implements GatewayList {
   readonly #urls: readonly string[];
 
   constructor(urls: readonly string[]) {
-    this.#urls = urls.map((url) => url.replace(/\/+$/, ''));
+    // The same URL given twice is one gateway, so it is fetched once per poll.
+    this.#urls = [...new Set(urls.map((url) => url.replace(/\/+$/, '')))];
   }
 
   async start(): Promise<void> {}

@@ -75,7 +75,7 @@ test('config error for both gateway sources', () => {
 
 test('config error for a bad gateway URL', () => {
   const problems = problemsOf(VALID.replace('http://127.0.0.1:9090', 'ftp://gw:21'));
-  assert.match(problems[0]!, /^gateways\.static\[0\]: protocol must be http or https/);
+  assert.match(problems[0]!, /^gateways\.static\[0\]: expected a gateway admin origin \(scheme, host and port\), got "ftp:\/\/gw:21", which has the protocol ftp, not http or https; pass an origin such as http:\/\/127\.0\.0\.1:9090$/);
 });
 
 test('config error for minReplicas above maxReplicas', () => {
@@ -149,7 +149,7 @@ test('command line rejects no source', () => {
 });
 
 test('command line rejects a bad port', () => {
-  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--port', 'abc'], {}), /--port: expected an integer from 0 to 65535, got "abc"/);
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--port', 'abc'], {}), /--port: expected a decimal integer from 0 to 65535, got "abc"/);
 });
 
 test('command line rejects config with gateway', () => {
@@ -204,9 +204,9 @@ test('config error for an empty model list', () => {
 });
 
 test('command line takes negative numbers as values', () => {
-  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--gpu-budget', '-3'], {}), /^UsageError: --gpu-budget: expected an integer of 0 or more, got "-3"$/);
-  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--port', '-1'], {}), /^UsageError: --port: expected an integer from 0 to 65535, got "-1"$/);
-  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--poll-interval-ms', '-1'], {}), /--poll-interval-ms: expected an integer from 1 to 5000, got "-1"/);
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--gpu-budget', '-3'], {}), /^UsageError: --gpu-budget: expected a decimal integer of 0 or more, got "-3"$/);
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--port', '-1'], {}), /^UsageError: --port: expected a decimal integer from 0 to 65535, got "-1"$/);
+  assert.throws(() => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--poll-interval-ms', '-1'], {}), /--poll-interval-ms: expected a decimal integer from 1 to 5000, got "-1"/);
 });
 
 test('command line rejects a host that is no address', () => {
@@ -223,4 +223,95 @@ test('command line checks the client CA file', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('config rejects a gateway URL that is more than an origin', () => {
+  const gateways = ['http://127.0.0.1:9090/admin', 'http://127.0.0.1:9090?x=1', 'http://127.0.0.1:9090#top', 'http://ops:s3cret@127.0.0.1:9090', 'http://127.0.0.1:9090/'];
+  const problems = problemsOf(VALID.replace('["http://127.0.0.1:9090"]', JSON.stringify(gateways)));
+  assert.deepEqual(problems, [
+    'gateways.static[0]: expected a gateway admin origin (scheme, host and port), got "http://127.0.0.1:9090/admin", which has the path /admin (the autoscaler adds /admin/state itself); pass the origin http://127.0.0.1:9090 instead',
+    'gateways.static[1]: expected a gateway admin origin (scheme, host and port), got "http://127.0.0.1:9090?x=1", which has a query; pass the origin http://127.0.0.1:9090 instead',
+    'gateways.static[2]: expected a gateway admin origin (scheme, host and port), got "http://127.0.0.1:9090#top", which has a fragment; pass the origin http://127.0.0.1:9090 instead',
+    'gateways.static[3]: expected a gateway admin origin (scheme, host and port), got "http://***@127.0.0.1:9090/", which contains credentials (the gateway admin port takes none, and the start-up log would show them); pass the origin http://127.0.0.1:9090 instead',
+  ]);
+});
+
+test('command line rejects a gateway URL that is more than an origin', () => {
+  const parse = (url: string) => () => parseCommandLine(['--gateway', 'http://127.0.0.1:9091', '--gateway', url], {});
+  assert.throws(parse('http://127.0.0.1:9090/admin'), /^UsageError: --gateway: expected a gateway admin origin \(scheme, host and port\), got "http:\/\/127\.0\.0\.1:9090\/admin", which has the path \/admin \(the autoscaler adds \/admin\/state itself\); pass the origin http:\/\/127\.0\.0\.1:9090 instead$/);
+  assert.throws(parse('http://127.0.0.1:9090/?'), /^UsageError: --gateway: .*got "http:\/\/127\.0\.0\.1:9090\/\?", which has a query; pass the origin http:\/\/127\.0\.0\.1:9090 instead$/);
+  assert.throws(parse('http://127.0.0.1:9090#'), /^UsageError: --gateway: .*which has a fragment; pass the origin http:\/\/127\.0\.0\.1:9090 instead$/);
+  assert.throws(parse('localhost:9090'), /^UsageError: --gateway: .*got "localhost:9090", which has the protocol localhost, not http or https; pass an origin such as http:\/\/127\.0\.0\.1:9090$/);
+  assert.throws(parse('not a url'), /^UsageError: --gateway: .*got "not a url", which is not a valid URL; pass an origin such as http:\/\/127\.0\.0\.1:9090$/);
+  // The password must not reach stderr either.
+  const credentials = [parse('http://ops:s3cr@t@127.0.0.1:9090'), parse('https://ops@localhost:9090/'), parse('http:ops:s3cret@127.0.0.1:9090//a@b')];
+  assert.throws(credentials[0]!, (error: Error) => {
+    assert.equal(error.message, '--gateway: expected a gateway admin origin (scheme, host and port), got "http://***@127.0.0.1:9090/", which contains credentials (the gateway admin port takes none, and the start-up log would show them); pass the origin http://127.0.0.1:9090 instead');
+    return true;
+  });
+  assert.throws(credentials[2]!, (error: Error) => {
+    assert.doesNotMatch(error.message, /s3cret/);
+    assert.match(error.message, /got "http:\/\/\*\*\*@127\.0\.0\.1:9090\/\/a@b", which contains credentials/);
+    return true;
+  });
+  assert.throws(credentials[1]!, /got "https:\/\/\*\*\*@localhost:9090\/", which contains credentials .*; pass the origin https:\/\/localhost:9090 instead$/);
+  const ok = parseCommandLine(['--gateway', 'http://127.0.0.1:9090/', '--gateway', 'https://[::1]:9443'], {});
+  assert.equal(ok.help, false);
+});
+
+test('command line accepts only decimal integers', () => {
+  const parse = (...args: string[]) => () => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', ...args], {});
+  for (const text of ['', ' 0', '0 ', '0x10', '1e3', '1.5', '+5', '٣']) {
+    assert.throws(parse('--port', text), new RegExp(`^UsageError: --port: expected a decimal integer from 0 to 65535, got ${JSON.stringify(JSON.stringify(text)).slice(1, -1).replace(/[.+]/g, '\\$&')}$`), `--port ${JSON.stringify(text)}`);
+  }
+  assert.throws(parse('--admin-port', '0x10'), /^UsageError: --admin-port: expected a decimal integer from 0 to 65535, got "0x10"$/);
+  assert.throws(parse('--gpu-budget', '2.0'), /^UsageError: --gpu-budget: expected a decimal integer of 0 or more, got "2\.0"$/);
+  assert.throws(parse('--gpu-budget', '99999999999999999999'), /^UsageError: --gpu-budget: expected a decimal integer of 0 or more, got "99999999999999999999"$/);
+  assert.throws(parse('--poll-interval-ms', ''), /^UsageError: --poll-interval-ms: expected a decimal integer from 1 to 5000, got ""$/);
+  assert.throws(parse('--port=0x10'), /^UsageError: --port: expected a decimal integer from 0 to 65535, got "0x10"$/);
+
+  const result = parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--port', '016', '--admin-port', '0', '--gpu-budget', '4', '--poll-interval-ms', '250'], {});
+  assert.equal(result.help, false);
+  if (result.help) return;
+  assert.equal(result.config.metricsApi.port, 16);
+  assert.equal(result.config.adminPort, 0);
+  assert.equal(result.config.gpuBudget, 4);
+  assert.equal(result.config.pollIntervalMs, 250);
+});
+
+test('command line rejects a one-value flag given twice', () => {
+  const parse = (...args: string[]) => () => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', ...args], {});
+  assert.throws(parse('--port', '1', '--port', '2'), /^UsageError: --port was given more than once \("1" and "2"\); pass it once$/);
+  assert.throws(parse('--port', '7000', '--port=7000'), /^UsageError: --port was given more than once \("7000" and "7000"\); pass it once$/);
+  assert.throws(parse('--host', '127.0.0.1', '--host', '::1'), /^UsageError: --host was given more than once/);
+  assert.throws(parse('--poll-interval-ms', '100', '--poll-interval-ms', '-1'), /^UsageError: --poll-interval-ms was given more than once \("100" and "-1"\)/);
+  assert.throws(() => parseCommandLine(['--config', 'a.yaml', '--config', 'b.yaml'], {}), /^UsageError: --config was given more than once \("a\.yaml" and "b\.yaml"\); pass it once$/);
+  // Flags that take several values, and switches, may repeat.
+  assert.doesNotThrow(parse('--insecure-http', '--insecure-http', '--gateway', 'http://127.0.0.1:9091'));
+});
+
+test('command line names flags, not config keys, in local mode', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'as-flags-'));
+  try {
+    const ca = join(dir, 'ca.crt');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+    assert.throws(
+      () => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', '--insecure-http', '--client-ca', ca], {}),
+      /^UsageError: --insecure-http and --client-ca exclude each other: client certificates need TLS$/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const parse = (...args: string[]) => () => parseCommandLine(['--gateway', 'http://127.0.0.1:9090', ...args], {});
+  assert.throws(parse('--port', '7000', '--admin-port', '7000'), /^UsageError: --admin-port: must differ from --port, both are 7000$/);
+  assert.throws(parse('--port', String(DEFAULTS.adminPort)), /^UsageError: --port: must differ from the admin port \(default 9091, set with --admin-port\), got 9091$/);
+  assert.throws(parse('--admin-port', String(DEFAULTS.metricsApi.port)), /^UsageError: --admin-port: must differ from the metrics API port \(default 6443, set with --port\), got 6443$/);
+});
+
+test('config file names keys for the same problems', () => {
+  const text = VALID.replace('  clientCAFile: /etc/ca/requestheader-client-ca-file', '  clientCAFile: /etc/ca/requestheader-client-ca-file\n  insecureHttp: true\n  authorization: { mode: none }\n  port: 9091');
+  assert.deepEqual(problemsOf(text), [
+    'adminPort: must differ from metricsApi.port, both are 9091',
+    'metricsApi.insecureHttp: true serves plain HTTP, so tlsCertFile, tlsKeyFile, clientCAFile and clientCAFromCluster must not be set',
+  ]);
 });

@@ -26,7 +26,7 @@ after(async () => {
 });
 
 test('dry run reads replicas from gateways', async () => {
-  const lines: { dryRun?: boolean; model?: string; to?: number }[] = [];
+  const lines: { dryRun?: boolean; model?: string; to?: number; msg: string }[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number]);
@@ -54,6 +54,8 @@ test('dry run reads replicas from gateways', async () => {
   assert.equal(second.currentReplicas, 0);
   assert.equal(second.action, 'activate');
   assert.equal(dryRunLines().length, 1, 'the unchanged decision is logged once');
+  // Worded as what would happen: the Event text of a real action ("Scaled ...") is not reused.
+  assert.equal(dryRunLines()[0]!.msg, 'dry run, no cluster: would scale Deployment sleepy from 0 to 1 replica: model sleepy has 0 queued and 2 held requests');
 
   // A replica started by someone else: the count follows the gateways.
   gateway.setModel('sleepy', { held: 0, inFlight: 1, ready: 1 });
@@ -61,6 +63,15 @@ test('dry run reads replicas from gateways', async () => {
   const third = decisionOf(await controller.pollOnce());
   assert.equal(third.currentReplicas, 1);
   assert.equal(third.action, 'none');
+
+  // Idle for idleToZeroSeconds (300 s in local mode) with two replicas up: scale to zero is logged.
+  gateway.setModel('sleepy', { ready: 2 });
+  clock.advance(1000);
+  await controller.pollOnce();
+  clock.advance(300_000);
+  const idle = decisionOf(await controller.pollOnce());
+  assert.equal(idle.action, 'scale_to_zero');
+  assert.equal(dryRunLines().at(-1)!.msg, 'dry run, no cluster: would scale Deployment sleepy from 2 to 0 replicas: model sleepy had no queued, held or in-flight requests for 300 s (idleToZeroSeconds 300)');
 
   const text = await metrics.registry.metrics();
   assert.doesNotMatch(text, /^infergate_autoscaler_scale_actions_total\{/m);

@@ -49,3 +49,9 @@ test('gateway list static strips trailing slashes', async () => {
   await fixed.start();
   assert.deepEqual(fixed.urls(), ['http://127.0.0.1:9090', 'http://127.0.0.1:9091']);
 });
+
+test('gateway list static drops repeated URLs', async () => {
+  const fixed = createGatewayList({ static: ['http://127.0.0.1:9090/', 'http://127.0.0.1:9091', 'http://127.0.0.1:9090'] }, { logger, clock: systemClock });
+  await fixed.start();
+  assert.deepEqual(fixed.urls(), ['http://127.0.0.1:9090', 'http://127.0.0.1:9091']);
+});

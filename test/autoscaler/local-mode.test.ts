@@ -67,7 +67,7 @@ describe('local mode', () => {
     const line = await waitFor(() => autoscaler.logs.find((l) => l.dryRun === true && l.model === 'sleepy'), 'dry-run activation log line');
     assert.equal(line.from, 0);
     assert.equal(line.to, 1);
-    assert.match(line.msg, /^dry run, no cluster: would scale 0 -> 1/);
+    assert.match(line.msg, /^dry run, no cluster: would scale Deployment sleepy from 0 to 1 replica: model sleepy has 0 queued and 1 held requests$/);
     const repeats = () => autoscaler.logs.filter((l) => l.dryRun === true && l.model === 'sleepy').length;
     const pollsSeen = autoscaler.logs.length;
     await waitFor(() => autoscaler.logs.length > pollsSeen + 10, 'more polls');
@@ -90,7 +90,7 @@ describe('local mode', () => {
   });
 
   test('bad flag exits with a usage error', async () => {
-    await assert.rejects(startAutoscalerProcess(['--gateway', gateway.adminUrl, '--port', 'eighty']), /--port: expected an integer from 0 to 65535, got "eighty"/);
+    await assert.rejects(startAutoscalerProcess(['--gateway', gateway.adminUrl, '--port', 'eighty']), /--port: expected a decimal integer from 0 to 65535, got "eighty"/);
   });
 });
 

@@ -26,6 +26,9 @@ const models: ServedModel[] = [
   { name: 'elsewhere', namespace: 'other', value: 3, sampledAt: SAMPLED_AT },
   { name: 'stale', namespace: 'stale-ns', value: undefined, sampledAt: SAMPLED_AT },
   { name: 'fresh', namespace: 'stale-ns', value: 4, sampledAt: SAMPLED_AT },
+  { name: 'a', namespace: 'stale-many', value: undefined, sampledAt: SAMPLED_AT },
+  { name: 'b', namespace: 'stale-many', value: undefined, sampledAt: SAMPLED_AT },
+  { name: 'c', namespace: 'stale-many', value: undefined, sampledAt: SAMPLED_AT },
 ];
 
 describe('metrics API', () => {
@@ -184,7 +187,19 @@ describe('metrics API', () => {
     assert.equal(response.status, 503);
     assert.equal(response.body.kind, 'Status');
     assert.equal(response.body.reason, 'ServiceUnavailable');
-    assert.match(String(response.body.message), /"stale"/);
+    assert.equal(
+      response.body.message,
+      'no fresh gateway data for model "stale": every gateway failed or omitted it for longer than staleAfterMs; check infergate_autoscaler_source_up',
+    );
+  });
+
+  test('stale models in the plural', async () => {
+    const response = await allowed.get(metricPath('stale-many'));
+    assert.equal(response.status, 503);
+    assert.equal(
+      response.body.message,
+      'no fresh gateway data for models "a", "b", "c": every gateway failed or omitted them for longer than staleAfterMs; check infergate_autoscaler_source_up',
+    );
   });
 
   test('selector with a stale model is 503', async () => {
@@ -258,7 +273,7 @@ describe('metrics API', () => {
     const response = await wrongName.get('/apis');
     assert.equal(response.status, 403);
     assert.equal(response.body.reason, 'Forbidden');
-    assert.match(String(response.body.message), /mallory/);
+    assert.equal(response.body.message, 'client certificate common name "mallory" is not in metricsApi.allowedNames');
   });
 
   test('health needs no certificate', async () => {

@@ -65,8 +65,8 @@ test('startup names a missing client CA flag', async () => {
 });
 
 test('startup takes negative numbers as values', async () => {
-  assertUsageExit(await run(['--gateway', GATEWAY, '--gpu-budget', '-3']), /^--gpu-budget: expected an integer of 0 or more, got "-3"$/);
-  assertUsageExit(await run(['--gateway', GATEWAY, '--port', '-1']), /^--port: expected an integer from 0 to 65535, got "-1"$/);
+  assertUsageExit(await run(['--gateway', GATEWAY, '--gpu-budget', '-3']), /^--gpu-budget: expected a decimal integer of 0 or more, got "-3"$/);
+  assertUsageExit(await run(['--gateway', GATEWAY, '--port', '-1']), /^--port: expected a decimal integer from 0 to 65535, got "-1"$/);
 });
 
 test('startup rejects a host that is no address', async () => {
@@ -94,4 +94,17 @@ test('startup reports a junk kubeconfig once', async () => {
   const config = join(dir, 'insecure.yaml');
   writeFileSync(config, `gateways: { static: ["${GATEWAY}"] }\nmetricsApi: { insecureHttp: true }\nmodels:\n  - name: m\n    target: { kind: Deployment, namespace: ml, name: m }\n    targetPerReplica: 1\n`);
   assertUsageExit(await run(['--config', config], { KUBECONFIG: kubeconfig }), /^cannot configure the Kubernetes client: .*junk-kubeconfig/);
+});
+
+test('startup rejects a gateway URL with a path or credentials', async () => {
+  assertUsageExit(await run(['--gateway', 'http://127.0.0.1:9090/admin']), /^--gateway: expected a gateway admin origin .*got "http:\/\/127\.0\.0\.1:9090\/admin", which has the path \/admin .*; pass the origin http:\/\/127\.0\.0\.1:9090 instead$/);
+  const exit = await run(['--gateway', 'http://ops:s3cret@127.0.0.1:9090']);
+  assertUsageExit(exit, /^--gateway: .*got "http:\/\/\*\*\*@127\.0\.0\.1:9090\/", which contains credentials/);
+  assert.doesNotMatch(exit.stderr + exit.stdout, /s3cret/);
+});
+
+test('startup rejects loose numbers and repeated flags', async () => {
+  assertUsageExit(await run(['--gateway', GATEWAY, '--port', '']), /^--port: expected a decimal integer from 0 to 65535, got ""$/);
+  assertUsageExit(await run(['--gateway', GATEWAY, '--port', '0x10']), /^--port: expected a decimal integer from 0 to 65535, got "0x10"$/);
+  assertUsageExit(await run(['--gateway', GATEWAY, '--port', '0', '--port', '1']), /^--port was given more than once \("0" and "1"\); pass it once$/);
 });

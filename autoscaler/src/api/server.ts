@@ -43,12 +43,14 @@ export interface ServedModel {
   namespace: string;
   /** Undefined while the data is stale or not yet collected, so the API returns 503. */
   value: number | undefined;
-  /** Epoch milliseconds of the poll that produced the value. */
+  /** Epoch milliseconds of the newest gateway response the value is based on. */
   sampledAt: number;
 }
 
 export interface ServedModelSource {
   servedModels(): readonly ServedModel[];
+  /** Reason that no metric can be served yet, sent with a 503; undefined once values can be served. */
+  unavailableReason?(): string | undefined;
 }
 
 export interface MetricsApiOptions {
@@ -63,7 +65,18 @@ export interface MetricsApiOptions {
   authorizer?: RequestAuthorizer;
   /** Header names of the user, groups and extra attributes; read on each request because the cluster may change them. */
   requestHeaderNames?: () => RequestHeaderNames;
+  /** Names of the settings that messages refer to: config keys by default, the flags in local mode. */
+  settingNames?: SettingNames;
 }
+
+export interface SettingNames {
+  /** Source of the allowed common names, such as metricsApi.allowedNames or --allowed-name. */
+  allowedNames: string;
+  /** The stale-data limit, such as "staleAfterMs (5000 ms)". */
+  staleAfter: string;
+}
+
+const CONFIG_SETTING_NAMES: SettingNames = { allowedNames: 'metricsApi.allowedNames', staleAfter: 'staleAfterMs' };
 
 /** Paths served without a client certificate, for kubelet probes. */
 const UNAUTHENTICATED_PATHS = new Set(['/healthz', '/livez', '/readyz']);
@@ -76,6 +89,7 @@ export interface MetricsApiServer {
 
 export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiServer {
   const { logger, metrics, source, tls } = options;
+  const settingNames = options.settingNames ?? CONFIG_SETTING_NAMES;
   const https = tls
     ? {
         cert: tls.cert,
@@ -119,7 +133,7 @@ export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiSe
     const allowed = options.allowedNames();
     if (allowed.length > 0 && (name === undefined || !allowed.includes(name))) {
       request.log.info({ commonName: name }, 'rejected client certificate: common name not allowed');
-      return sendStatus(reply, 'Forbidden', `client certificate common name ${JSON.stringify(name ?? '')} is not in metricsApi.allowedNames`);
+      return sendStatus(reply, 'Forbidden', `client certificate common name ${JSON.stringify(name ?? '')} is not in ${settingNames.allowedNames}`);
     }
     return undefined;
   });
@@ -187,13 +201,17 @@ export function createMetricsApiServer(options: MetricsApiOptions): MetricsApiSe
         throw error;
       }
 
+      const unavailable = source.unavailableReason?.();
+      if (unavailable !== undefined) return sendStatus(reply, 'ServiceUnavailable', unavailable);
       const matching = source.servedModels().filter((m) => m.namespace === namespace && matchesSelector(requirements, { model: m.name }));
       const unknown = matching.filter((m) => m.value === undefined);
       if (unknown.length > 0) {
+        const names = unknown.map((m) => JSON.stringify(m.name)).join(', ');
+        const [noun, pronoun] = unknown.length === 1 ? ['model', 'it'] : ['models', 'them'];
         return sendStatus(
           reply,
           'ServiceUnavailable',
-          `no fresh gateway data for model ${unknown.map((m) => JSON.stringify(m.name)).join(', ')}: every gateway failed or omitted it for longer than staleAfterMs; check infergate_autoscaler_source_up`,
+          `no fresh gateway data for ${noun} ${names}: every gateway failed or omitted ${pronoun} for longer than ${settingNames.staleAfter}; check infergate_autoscaler_source_up`,
         );
       }
       const items = matching.map((m) => ({

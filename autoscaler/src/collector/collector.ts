@@ -30,6 +30,8 @@ export interface FreshSnapshot {
   state: GatewayState;
   /** Milliseconds since the response that brought this snapshot. */
   ageMs: number;
+  /** Epoch milliseconds (wall clock) of the poll that brought this snapshot. */
+  receivedAt: number;
 }
 
 export interface PollResult {
@@ -41,6 +43,8 @@ interface GatewayRecord {
   url: string;
   state: GatewayState | undefined;
   lastOkAt: number | undefined;
+  /** Wall-clock time of lastOkAt, for the timestamps of served values. */
+  lastOkWallAt: number | undefined;
   failuresSinceLog: number;
   lastLoggedFailureAt: number | undefined;
   failing: boolean;
@@ -53,6 +57,8 @@ export class Collector {
   readonly #agent: Agent;
   readonly #records = new Map<string, GatewayRecord>();
   readonly #shutdown = new AbortController();
+  /** Pairs of URLs already warned about for reporting the same gateway name, keyed by both URLs. */
+  readonly #warnedPairs = new Map<string, readonly [string, string]>();
 
   constructor(options: CollectorOptions) {
     this.#options = options;
@@ -71,16 +77,20 @@ export class Collector {
     const outcomes = await Promise.all(urls.map(async (url) => [url, await this.#fetch(url)] as const));
 
     const now = this.#options.clock.now();
+    const wallNow = this.#options.clock.wallNow();
     let ok = 0;
+    const answered: { url: string; identity: string }[] = [];
     for (const [url, outcome] of outcomes) {
       const record = this.#record(url);
       if (outcome.ok) {
         ok += 1;
-        this.#recordSuccess(record, outcome.state, now);
+        this.#recordSuccess(record, outcome.state, now, wallNow);
+        answered.push({ url, identity: outcome.state.gateway });
       } else {
         this.#recordFailure(record, outcome.reason, outcome.error, now);
       }
     }
+    this.#warnSharedIdentities(answered);
     return { ok, failed: urls.length - ok };
   }
 
@@ -89,9 +99,9 @@ export class Collector {
     const now = this.#options.clock.now();
     const fresh: FreshSnapshot[] = [];
     for (const record of this.#records.values()) {
-      if (record.state === undefined || record.lastOkAt === undefined) continue;
+      if (record.state === undefined || record.lastOkAt === undefined || record.lastOkWallAt === undefined) continue;
       const ageMs = now - record.lastOkAt;
-      if (ageMs <= this.#options.staleAfterMs) fresh.push({ url: record.url, state: record.state, ageMs });
+      if (ageMs <= this.#options.staleAfterMs) fresh.push({ url: record.url, state: record.state, ageMs, receivedAt: record.lastOkWallAt });
     }
     return fresh;
   }
@@ -148,18 +158,19 @@ export class Collector {
   #record(url: string): GatewayRecord {
     let record = this.#records.get(url);
     if (!record) {
-      record = { url, state: undefined, lastOkAt: undefined, failuresSinceLog: 0, lastLoggedFailureAt: undefined, failing: false };
+      record = { url, state: undefined, lastOkAt: undefined, lastOkWallAt: undefined, failuresSinceLog: 0, lastLoggedFailureAt: undefined, failing: false };
       this.#records.set(url, record);
     }
     return record;
   }
 
-  #recordSuccess(record: GatewayRecord, state: GatewayState, now: number): void {
+  #recordSuccess(record: GatewayRecord, state: GatewayState, now: number, wallNow: number): void {
     if (record.failing) {
       this.#options.logger.info({ gateway: record.url, failuresSinceLog: record.failuresSinceLog }, 'gateway responds again');
     }
     record.state = state;
     record.lastOkAt = now;
+    record.lastOkWallAt = wallNow;
     record.failing = false;
     record.failuresSinceLog = 0;
     this.#options.metrics.sourceUp.set({ gateway: record.url }, 1);
@@ -181,8 +192,36 @@ export class Collector {
     }
   }
 
+  /**
+   * Warns once per pair of URLs whose responses in one poll carry the same gateway name.
+   * They are not merged: two distinct gateways may share a name, while one gateway
+   * reached under two spellings of its address would have its demand counted twice.
+   */
+  #warnSharedIdentities(answered: readonly { url: string; identity: string }[]): void {
+    const byIdentity = new Map<string, string[]>();
+    for (const { url, identity } of answered) byIdentity.set(identity, [...(byIdentity.get(identity) ?? []), url]);
+    for (const [identity, urls] of byIdentity) {
+      const sorted = [...new Set(urls)].sort();
+      for (let i = 0; i < sorted.length; i += 1) {
+        for (let j = i + 1; j < sorted.length; j += 1) {
+          const pair = [sorted[i]!, sorted[j]!] as const;
+          const key = JSON.stringify(pair);
+          if (this.#warnedPairs.has(key)) continue;
+          this.#warnedPairs.set(key, pair);
+          this.#options.logger.warn(
+            { gateways: pair, identity },
+            `gateways ${pair[0]} and ${pair[1]} both report the name ${JSON.stringify(identity)}; if they are the same gateway, its demand is counted twice, so list it under one URL only`,
+          );
+        }
+      }
+    }
+  }
+
   #forgetMissing(urls: readonly string[]): void {
     const keep = new Set(urls);
+    for (const [key, pair] of this.#warnedPairs) {
+      if (!keep.has(pair[0]) || !keep.has(pair[1])) this.#warnedPairs.delete(key);
+    }
     for (const url of this.#records.keys()) {
       if (keep.has(url)) continue;
       this.#records.delete(url);

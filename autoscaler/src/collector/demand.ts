@@ -17,16 +17,18 @@ export interface ModelDemand {
   startingReplicas: number;
   /** Gateways whose fresh snapshot lists the model. */
   gateways: number;
+  /** Epoch milliseconds of the newest snapshot that lists the model: the time the demand was measured. */
+  sampledAt: number;
 }
 
 /** Returns the demand of every model that at least one fresh snapshot lists. */
 export function aggregateDemand(snapshots: readonly FreshSnapshot[]): Map<string, ModelDemand> {
   const models = new Map<string, ModelDemand>();
-  for (const { state } of snapshots) {
+  for (const { state, receivedAt } of snapshots) {
     for (const model of state.models) {
       let entry = models.get(model.name);
       if (!entry) {
-        entry = { demand: 0, queued: 0, held: 0, inFlight: 0, readyReplicas: 0, startingReplicas: 0, gateways: 0 };
+        entry = { demand: 0, queued: 0, held: 0, inFlight: 0, readyReplicas: 0, startingReplicas: 0, gateways: 0, sampledAt: receivedAt };
         models.set(model.name, entry);
       }
       const queued = PRIORITIES.reduce((sum, p) => sum + model.queued[p], 0);
@@ -35,6 +37,7 @@ export function aggregateDemand(snapshots: readonly FreshSnapshot[]): Map<string
       entry.inFlight += model.inFlight;
       entry.demand += queued + model.held + model.inFlight;
       entry.gateways += 1;
+      entry.sampledAt = Math.max(entry.sampledAt, receivedAt);
       const ready = model.replicas.filter((r) => r.state === 'ready').length;
       const starting = model.replicas.filter((r) => r.state === 'probing').length;
       entry.readyReplicas = Math.max(entry.readyReplicas, ready);

@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigFileSchema, type ConfigFile } from './schema.ts';
 import { DEFAULTS } from './defaults.ts';
+import { checkGatewayUrl, describeGatewayUrlProblem } from './gateway-url.ts';
 
 export type TargetKind = 'Deployment' | 'StatefulSet';
 
@@ -271,7 +272,7 @@ function checkSemantics(config: AutoscalerConfig, valid: (path: string) => boole
     gateways.static.forEach((url, index) => {
       if (!valid(`gateways.static[${index}]`)) return;
       const problem = checkGatewayUrl(url);
-      if (problem) problems.push(`gateways.static[${index}]: ${problem}, got ${JSON.stringify(url)}`);
+      if (problem) problems.push(describeGatewayUrlProblem(`gateways.static[${index}]`, problem));
     });
   }
 
@@ -313,18 +314,6 @@ function checkSemantics(config: AutoscalerConfig, valid: (path: string) => boole
     }
   });
   return problems;
-}
-
-function checkGatewayUrl(url: string): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return 'not a valid URL; expected an admin base URL such as http://10.0.0.5:9090';
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `protocol must be http or https, not ${parsed.protocol}`;
-  if (parsed.search || parsed.hash) return 'must not contain a query or fragment';
-  return undefined;
 }
 
 function formatSchemaError(pointer: string, value: unknown, message: string, schema: TSchema): string {

@@ -34,6 +34,8 @@ export interface ScaleRequest {
   reason: string;
   /** Event message: what was done and why, with the inputs. */
   message: string;
+  /** Reason for the action without the action itself, such as "model m has 2 queued and 0 held requests". A dry run words the action on its own. */
+  cause: string;
 }
 
 /** Cluster operations of the controller; DryRunActuator implements them without a cluster. */

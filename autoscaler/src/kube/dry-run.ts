@@ -39,9 +39,11 @@ export class DryRunActuator implements Actuator {
     const last = this.#logged.get(request.model.name);
     if (last && last.to === request.to && last.observed === current) return true;
     this.#logged.set(request.model.name, { to: request.to, observed: current });
+    const { target } = request.model;
+    // Built from the cause alone, because the Event message starts with "Scaled" and nothing was scaled.
     this.#logger.info(
-      { dryRun: true, model: request.model.name, target: `${request.model.target.kind}/${request.model.target.namespace}/${request.model.target.name}`, from: request.from, to: request.to, reason: request.reason },
-      `dry run, no cluster: would scale ${request.from} -> ${request.to}: ${request.message}`,
+      { dryRun: true, model: request.model.name, target: `${target.kind}/${target.namespace}/${target.name}`, from: request.from, to: request.to, reason: request.reason },
+      `dry run, no cluster: would scale ${target.kind} ${target.name} from ${request.from} to ${request.to} ${request.to === 1 ? 'replica' : 'replicas'}: ${request.cause}`,
     );
     return true;
   }
