@@ -24,7 +24,7 @@ export function joinNegativeValues(args: readonly string[], valueFlags: Readonly
   return joined;
 }
 
-/** The `--name` of every option of type string in a parseArgs option table. */
+/** Returns the `--name` of every option of type string in a parseArgs option table. */
 export function valueFlagsOf(options: Record<string, { type: 'string' | 'boolean' }>): Set<string> {
   return new Set(Object.entries(options).filter(([, option]) => option.type === 'string').map(([name]) => `--${name}`));
 }

@@ -2,7 +2,7 @@
 // collector appends admin/state to it, so only an origin makes sense: a path would
 // be requested as <path>/admin/state, and credentials would be printed in the start-up log.
 
-/** What is wrong with a gateway URL, for a message that names the flag or key. */
+/** Problem found in a gateway URL, for a message that names the flag or key. */
 export interface GatewayUrlProblem {
   /** The problem, such as "has the path /admin". */
   problem: string;
