@@ -37,6 +37,50 @@ test('promtool accepts the alert rules', () => {
   }
 });
 
+test('no-replica alert skips unknown models', () => {
+  const rule = objectOf(renderOk(options), 'PrometheusRule', 'infergate');
+  const work = mkdtempSync(join(tmpdir(), 'infergate-rules-'));
+  try {
+    writeFileSync(join(work, 'rules.yaml'), stringify(rule.spec));
+    // Requests for a configured model without ready replicas, and invalid requests counted
+    // under "(unknown)", for 20 minutes; only the configured model may raise the alert.
+    const tests = {
+      rule_files: ['rules.yaml'],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [
+            { series: 'infergate_requests_total{namespace="inference", model="chat", protocol="openai", outcome="success"}', values: '0+10x20' },
+            { series: 'infergate_requests_total{namespace="inference", model="(unknown)", protocol="openai", outcome="rejected_invalid"}', values: '0+10x20' },
+            { series: 'infergate_replicas{namespace="inference", model="chat", state="ready"}', values: '0x20' },
+          ],
+          alert_rule_test: [
+            {
+              eval_time: '20m',
+              alertname: 'InfergateNoReadyReplicas',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'critical', namespace: 'inference', model: 'chat' },
+                  exp_annotations: {
+                    summary: 'Model chat has no ready replica',
+                    description: "Model chat in inference receives requests but no replica is ready. Check the model pods (scheduling, GPU nodes, readiness) and the autoscaler's scale actions.",
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    writeFileSync(join(work, 'tests.yaml'), stringify(tests));
+    const result = spawnSync('promtool', ['test', 'rules', 'tests.yaml'], { cwd: work, encoding: 'utf8' });
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
 test('alerts cover queue, replicas and sources', () => {
   const byName = new Map(rules().map((rule) => [rule.alert, rule]));
   assert.deepEqual([...byName.keys()].sort(), ['InfergateAutoscalerSourceDown', 'InfergateNoReadyReplicas', 'InfergateQueueGrowing']);
