@@ -195,7 +195,16 @@ test('config skips relations of invalid keys', () => {
 
 test('config error for a port name or number', () => {
   const text = VALID.replace('  static: ["http://127.0.0.1:9090"]', '  kubernetes: { namespace: infergate, service: gw-admin, port: 0 }');
-  assert.deepEqual(problemsOf(text), ['gateways.kubernetes.port: expected an integer from 1 to 65535, or a string of 1 to 15 characters, got 0']);
+  assert.deepEqual(problemsOf(text), ['gateways.kubernetes.port: expected an integer from 1 to 65535, or a port name of at most 15 lowercase letters, digits and inner hyphens, got 0']);
+});
+
+test('config error for Kubernetes names', () => {
+  const text = VALID.replace('  static: ["http://127.0.0.1:9090"]', '  kubernetes: { namespace: a.b, service: 9gw, port: Admin_Port }');
+  assert.deepEqual(problemsOf(text), [
+    'gateways.kubernetes.namespace: expected a namespace name: at most 63 lowercase letters, digits and inner hyphens, got "a.b"',
+    'gateways.kubernetes.service: expected a Service name: at most 63 lowercase letters, digits and inner hyphens, starting with a letter, got "9gw"',
+    'gateways.kubernetes.port: expected an integer from 1 to 65535, or a port name of at most 15 lowercase letters, digits and inner hyphens, got "Admin_Port"',
+  ]);
 });
 
 test('config error for an empty model list', () => {

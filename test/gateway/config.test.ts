@@ -55,6 +55,17 @@ describe('gateway config', () => {
     assert.deepEqual(port, ['models.0.replicas.kubernetes.port: 0 is invalid; it must be a Service port name or a port number from 1 to 65535']);
   });
 
+  test('Kubernetes source names are checked at load', () => {
+    const problems = problemsOf({ models: [{ name: 'm', protocol: 'openai', replicas: { kubernetes: { namespace: 'a.b', service: '9llama', port: 'Http_Port' } } }] });
+    assert.deepEqual(problems, [
+      'models.0.replicas.kubernetes.namespace: "a.b" is invalid; it must be a Kubernetes namespace name: at most 63 lowercase letters, digits and inner hyphens',
+      'models.0.replicas.kubernetes.service: "9llama" is invalid; it must be a Kubernetes Service name: at most 63 lowercase letters, digits and inner hyphens, starting with a letter',
+      'models.0.replicas.kubernetes.port: "Http_Port" is invalid; it must be a port number or a Kubernetes port name (at most 15 lowercase letters, digits and inner hyphens)',
+    ]);
+    const config = buildConfig({ models: [{ name: 'm', protocol: 'openai', replicas: { kubernetes: { namespace: 'ml', service: 'llama-3', port: 8000 } } }] });
+    assert.deepEqual(config.models[0]!.replicas, { kind: 'kubernetes', namespace: 'ml', service: 'llama-3', port: 8000 });
+  });
+
   test('pattern errors say what is allowed in words', () => {
     const problems = problemsOf({ models: [{ ...minimal.models[0], name: 'my model', health: { path: 'health' } }] });
     assert.ok(problems.includes('models.0.name: "my model" is invalid; it must be a name without spaces or \'/\''), problems.join('\n'));

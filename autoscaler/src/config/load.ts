@@ -337,6 +337,8 @@ function describeAllowed(schema: TSchema): string {
 
 /** Describes the values a schema accepts, such as "an integer from 1 to 65535". */
 function describeExpected(schema: TSchema): string {
+  // A pattern reads badly in a message, so a schema with one may describe in words what it accepts.
+  if (schema.pattern !== undefined && typeof schema.description === 'string') return schema.description;
   const anyOf = (schema as { anyOf?: TSchema[] }).anyOf;
   if (anyOf && anyOf.every((s) => 'const' in s)) return `one of ${anyOf.map((s) => JSON.stringify(s.const)).join(', ')}`;
   if (anyOf) return anyOf.map((s) => describeExpected(s)).join(', or ');

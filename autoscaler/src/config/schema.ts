@@ -6,12 +6,32 @@ const PositiveMs = (description: string) => Type.Integer({ minimum: 1, descripti
 // 0 picks a free port, which tests use; the chosen port is in the start-up log line.
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const ServicePort = Type.Integer({ minimum: 1, maximum: 65535 });
+// Object names (DNS-1123 subdomains) may contain dots; namespace names (DNS-1123 labels)
+// may not, and Service names (DNS-1035 labels) also start with a letter.
 const DnsLabel = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
+const NamespaceName = Type.String({
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  description: 'a namespace name: at most 63 lowercase letters, digits and inner hyphens',
+});
+const ServiceName = Type.String({
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
+  description: 'a Service name: at most 63 lowercase letters, digits and inner hyphens, starting with a letter',
+});
+const PortName = Type.String({
+  minLength: 1,
+  maxLength: 15,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  description: 'a port name of at most 15 lowercase letters, digits and inner hyphens',
+});
 
 export const TargetSchema = Type.Object(
   {
     kind: Type.Union([Type.Literal('Deployment'), Type.Literal('StatefulSet')]),
-    namespace: DnsLabel,
+    namespace: NamespaceName,
     name: DnsLabel,
   },
   { additionalProperties: false },
@@ -39,9 +59,9 @@ export const GatewaysSchema = Type.Object(
     kubernetes: Type.Optional(
       Type.Object(
         {
-          namespace: DnsLabel,
-          service: DnsLabel,
-          port: Type.Union([ServicePort, Type.String({ minLength: 1, maxLength: 15 })]),
+          namespace: NamespaceName,
+          service: ServiceName,
+          port: Type.Union([ServicePort, PortName]),
         },
         { additionalProperties: false },
       ),

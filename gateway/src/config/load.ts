@@ -9,6 +9,7 @@ import type { Protocol } from '../../../shared/src/admin-state.ts';
 import { HEALTH_PATH_BY_PROTOCOL, MODEL_DEFAULTS, SERVER_DEFAULTS, UNKNOWN_MODEL_LABEL } from './defaults.ts';
 import { describeExpectation, keywordOfValueError } from '../schema-errors.ts';
 import { GatewayConfigSchema, KubernetesReplicasSchema, StaticReplicasSchema, type GatewayConfigInput, type ModelConfigInput } from './schema.ts';
+import { kubernetesSourceProblems } from '../discovery/kubernetes-endpoints.ts';
 
 export type ReplicaSourceConfig =
   | { kind: 'static'; urls: readonly string[] }
@@ -89,8 +90,8 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
 }
 
 /**
- * Returns the problems the schema cannot express: checks between keys and checks of URL
- * values. A check runs only when every key it reads passed the schema (invalid lists the
+ * Returns the problems the schema cannot express: checks between keys, and checks of
+ * replica URLs and Kubernetes names. A check runs only when every key it reads passed the schema (invalid lists the
  * rejected pointers), so one run lists these next to the schema problems, and a key the
  * schema rejected does not get a second message.
  */
@@ -109,6 +110,12 @@ function crossKeyProblems(input: unknown, invalid: readonly string[]): string[] 
     const model = asRecord(entry);
     if (model === undefined) continue;
     const base = `/models/${index}`;
+    const kubernetes = asRecord(asRecord(model.replicas)?.kubernetes);
+    if (kubernetes !== undefined) {
+      // Only the fields the schema accepted are checked further, so none is reported twice.
+      const fields = Object.fromEntries(['namespace', 'service', 'port'].filter((key) => usable(`${base}/replicas/kubernetes/${key}`)).map((key) => [key, kubernetes[key]]));
+      problems.push(...kubernetesSourceProblems(fields, `models.${index}.replicas.kubernetes`));
+    }
     const urls = asRecord(model.replicas)?.static;
     if (Array.isArray(urls)) {
       for (const [urlIndex, url] of urls.entries()) {

@@ -13,25 +13,49 @@ export type PortSelector = { kind: 'name'; name: string } | { kind: 'number'; po
 // lowercase letters, digits and inner hyphens, at least one letter, no double hyphen.
 const PORT_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
+// DNS-1123 label: namespace names. A Service name is a DNS-1035 label, which also starts with a letter.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * Returns the problems of a `replicas.kubernetes` block, each starting with its key path
+ * under prefix, so the configuration loader reports them with the other problems at start-up.
+ */
+export function kubernetesSourceProblems(spec: { namespace?: unknown; service?: unknown; port?: unknown }, prefix: string): string[] {
+  const problems: string[] = [];
+  if (typeof spec.namespace === 'string' && !DNS_LABEL.test(spec.namespace)) {
+    problems.push(`${prefix}.namespace: ${JSON.stringify(spec.namespace)} is invalid; it must be a Kubernetes namespace name: at most 63 lowercase letters, digits and inner hyphens`);
+  }
+  if (typeof spec.service === 'string' && (!DNS_LABEL.test(spec.service) || !/^[a-z]/.test(spec.service))) {
+    problems.push(`${prefix}.service: ${JSON.stringify(spec.service)} is invalid; it must be a Kubernetes Service name: at most 63 lowercase letters, digits and inner hyphens, starting with a letter`);
+  }
+  if (typeof spec.port === 'string' || typeof spec.port === 'number') {
+    const problem = portProblem(spec.port);
+    if (problem !== undefined) problems.push(`${prefix}.port: ${JSON.stringify(spec.port)} is invalid; it must be ${problem}`);
+  }
+  return problems;
+}
+
 /**
  * Parses the `port` of `replicas.kubernetes`. A number, or a string of digits, selects the
  * endpoint port with that number; any other string selects the port with that name.
  * Throws naming the value when it is neither a valid port number nor a valid port name.
  */
 export function parsePortSelector(port: string | number, field = 'port'): PortSelector {
+  const problem = portProblem(port);
+  if (problem !== undefined) throw new Error(`${field} must be ${problem}, got ${JSON.stringify(port)}.`);
+  return typeof port === 'number' || /^[0-9]+$/.test(port) ? { kind: 'number', port: Number(port) } : { kind: 'name', name: port };
+}
+
+/** Returns what a valid port would be when port is neither a port number nor a port name, else undefined. */
+function portProblem(port: string | number): string | undefined {
   if (typeof port === 'number' || /^[0-9]+$/.test(port)) {
     const value = Number(port);
-    if (!Number.isInteger(value) || value < 1 || value > 65535) {
-      throw new Error(`${field} must be a port number from 1 to 65535 or a port name, got ${JSON.stringify(port)}.`);
-    }
-    return { kind: 'number', port: value };
+    return Number.isInteger(value) && value >= 1 && value <= 65535 ? undefined : 'a port number from 1 to 65535 or a port name';
   }
   if (!PORT_NAME.test(port) || !/[a-z]/.test(port) || port.includes('--')) {
-    throw new Error(
-      `${field} must be a port number or a Kubernetes port name (at most 15 lowercase letters, digits and inner hyphens), got ${JSON.stringify(port)}.`,
-    );
+    return 'a port number or a Kubernetes port name (at most 15 lowercase letters, digits and inner hyphens)';
   }
-  return { kind: 'name', name: port };
+  return undefined;
 }
 
 /** Describes a port selector for log lines and messages. */

@@ -11,7 +11,7 @@ import { DiscoveryV1Api, ListWatch, Watch, type KubeConfig, type V1EndpointSlice
 import { systemClock, type Clock, type TimerHandle } from '../../../shared/src/clock.ts';
 import { loadKubeConfig } from '../../../shared/src/kube.ts';
 import type { Logger } from '../../../shared/src/logger.ts';
-import { describePort, endpointsFromSlices, parsePortSelector, sameSnapshot, type PortSelector } from './kubernetes-endpoints.ts';
+import { describePort, endpointsFromSlices, kubernetesSourceProblems, parsePortSelector, sameSnapshot, type PortSelector } from './kubernetes-endpoints.ts';
 import { RateLimitedLog, errorStatus, isPermanentStartError, withTimeout } from './kubernetes-errors.ts';
 import type { EndpointObservation, ReplicaSource } from './types.ts';
 
@@ -57,7 +57,6 @@ export interface KubernetesReplicaSourceDeps {
 
 // DNS-1123 label, the syntax of namespace names; Service names are DNS-1035 labels, which
 // additionally start with a letter.
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 /** Creates a ReplicaSource for one model, validating the spec at once (it throws naming the field and value). */
@@ -97,12 +96,9 @@ class KubernetesReplicaSource implements ReplicaSource {
   #lastSnapshot: EndpointObservation[] | undefined;
 
   constructor(spec: KubernetesReplicaSpec, deps: KubernetesReplicaSourceDeps) {
-    if (typeof spec.namespace !== 'string' || !DNS_LABEL.test(spec.namespace)) {
-      throw new Error(`replicas.kubernetes.namespace must be a Kubernetes namespace name (DNS-1123 label), got ${JSON.stringify(spec.namespace)}.`);
-    }
-    if (typeof spec.service !== 'string' || !DNS_LABEL.test(spec.service) || !/^[a-z]/.test(spec.service)) {
-      throw new Error(`replicas.kubernetes.service must be a Kubernetes Service name (DNS-1035 label), got ${JSON.stringify(spec.service)}.`);
-    }
+    // The configuration loader reports these already; this guards sources created from code.
+    const problems = kubernetesSourceProblems(spec, 'replicas.kubernetes');
+    if (problems.length > 0) throw new Error(problems.join('; '));
     this.#namespace = spec.namespace;
     this.#service = spec.service;
     this.#port = parsePortSelector(spec.port, 'replicas.kubernetes.port');
