@@ -128,23 +128,23 @@ test('collector warns once about a shared gateway name', async () => {
       done();
     },
   });
-  const one = await StateServer.start('gw-same');
-  const two = await StateServer.start('gw-same');
+  const first = await StateServer.start('gw-same');
+  const second = await StateServer.start('gw-same');
   const other = await StateServer.start('gw-other');
   const clock = new ManualClock();
   const collector = new Collector({ clock, logger: pino({ level: 'info' }, sink), metrics: createMetrics({ defaultMetrics: false }), requestTimeoutMs: 500, staleAfterMs: 3000 });
   try {
-    one.setModel('llama', { queued: 4 });
-    two.setModel('llama', { queued: 4 });
+    first.setModel('llama', { queued: 4 });
+    second.setModel('llama', { queued: 4 });
     other.setModel('llama', { queued: 1 });
-    const urls = [one.url, two.url, other.url];
+    const urls = [first.url, second.url, other.url];
     const warnings = () => lines.filter((l) => l.level === 40 && l.identity !== undefined);
     await collector.poll(urls);
     clock.advance(1000);
     await collector.poll(urls);
     assert.equal(warnings().length, 1, 'one warning for the pair, not one per poll');
     const [warning] = warnings();
-    const pair = [one.url, two.url].sort();
+    const pair = [first.url, second.url].sort();
     assert.deepEqual(warning!.gateways, pair);
     assert.equal(warning!.identity, 'gw-same');
     assert.equal(warning!.msg, `gateways ${pair[0]} and ${pair[1]} both report the name "gw-same"; if they are the same gateway, its demand is counted twice, so list it under one URL only`);
@@ -152,14 +152,14 @@ test('collector warns once about a shared gateway name', async () => {
     assert.equal(aggregateDemand(collector.freshSnapshots()).get('llama')!.demand, 9);
 
     // Only responses of the same poll are compared, so a failing source cannot pair up.
-    two.mode = 'status500';
+    second.mode = 'status500';
     other.state = { ...other.state, gateway: 'gw-same' };
     clock.advance(1000);
     await collector.poll(urls);
     assert.equal(warnings().length, 2);
-    assert.deepEqual(warnings()[1]!.gateways, [one.url, other.url].sort());
+    assert.deepEqual(warnings()[1]!.gateways, [first.url, other.url].sort());
   } finally {
     await collector.close();
-    await Promise.all([one.close(), two.close(), other.close()]);
+    await Promise.all([first.close(), second.close(), other.close()]);
   }
 });

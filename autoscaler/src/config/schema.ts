@@ -1,6 +1,7 @@
 // JSON Schema of the autoscaler's YAML config, written with TypeBox so the same
 // declaration gives the validator and the TypeScript type of the raw file.
 import { Type, type Static } from '@sinclair/typebox';
+import { NAMESPACE_NAME_PATTERN, SERVICE_NAME_PATTERN } from '../../../shared/src/kube-names.ts';
 
 const PositiveMs = (description: string) => Type.Integer({ minimum: 1, description });
 // 0 picks a free port, which tests use; the chosen port is in the start-up log line.
@@ -12,13 +13,13 @@ const DnsLabel = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]
 const NamespaceName = Type.String({
   minLength: 1,
   maxLength: 63,
-  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  pattern: NAMESPACE_NAME_PATTERN,
   description: 'a namespace name: at most 63 lowercase letters, digits and inner hyphens',
 });
 const ServiceName = Type.String({
   minLength: 1,
   maxLength: 63,
-  pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
+  pattern: SERVICE_NAME_PATTERN,
   description: 'a Service name: at most 63 lowercase letters, digits and inner hyphens, starting with a letter',
 });
 const PortName = Type.String({

@@ -91,9 +91,9 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
 
 /**
  * Returns the problems the schema cannot express: checks between keys, and checks of
- * replica URLs and Kubernetes names. A check runs only when every key it reads passed the schema (invalid lists the
- * rejected pointers), so one run lists these next to the schema problems, and a key the
- * schema rejected does not get a second message.
+ * replica URLs and Kubernetes names. A check runs only when every key it reads passed the
+ * schema (invalid lists the rejected pointers), so one run lists these next to the schema
+ * problems, and a key the schema rejected does not get a second message.
  */
 function crossKeyProblems(input: unknown, invalid: readonly string[]): string[] {
   const usable = (pointer: string): boolean => !invalid.some((bad) => bad === pointer || pointer.startsWith(`${bad}/`));
@@ -110,13 +110,14 @@ function crossKeyProblems(input: unknown, invalid: readonly string[]): string[] 
     const model = asRecord(entry);
     if (model === undefined) continue;
     const base = `/models/${index}`;
-    const kubernetes = asRecord(asRecord(model.replicas)?.kubernetes);
+    const replicas = asRecord(model.replicas);
+    const kubernetes = asRecord(replicas?.kubernetes);
     if (kubernetes !== undefined) {
       // Only the fields the schema accepted are checked further, so none is reported twice.
       const fields = Object.fromEntries(['namespace', 'service', 'port'].filter((key) => usable(`${base}/replicas/kubernetes/${key}`)).map((key) => [key, kubernetes[key]]));
       problems.push(...kubernetesSourceProblems(fields, `models.${index}.replicas.kubernetes`));
     }
-    const urls = asRecord(model.replicas)?.static;
+    const urls = replicas?.static;
     if (Array.isArray(urls)) {
       for (const [urlIndex, url] of urls.entries()) {
         if (!usable(`${base}/replicas/static/${urlIndex}`) || typeof url !== 'string') continue;

@@ -4,6 +4,7 @@
 // not terminating.
 import { isIP } from 'node:net';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
+import { NAMESPACE_NAME_PATTERN, SERVICE_NAME_PATTERN } from '../../../shared/src/kube-names.ts';
 import type { EndpointObservation } from './types.ts';
 
 /** Port of the model server: a port name from the Service, or the target port number. */
@@ -13,8 +14,8 @@ export type PortSelector = { kind: 'name'; name: string } | { kind: 'number'; po
 // lowercase letters, digits and inner hyphens, at least one letter, no double hyphen.
 const PORT_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
-// DNS-1123 label: namespace names. A Service name is a DNS-1035 label, which also starts with a letter.
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const NAMESPACE_NAME = new RegExp(NAMESPACE_NAME_PATTERN);
+const SERVICE_NAME = new RegExp(SERVICE_NAME_PATTERN);
 
 /**
  * Returns the problems of a `replicas.kubernetes` block, each starting with its key path
@@ -22,10 +23,10 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  */
 export function kubernetesSourceProblems(spec: { namespace?: unknown; service?: unknown; port?: unknown }, prefix: string): string[] {
   const problems: string[] = [];
-  if (typeof spec.namespace === 'string' && !DNS_LABEL.test(spec.namespace)) {
+  if (typeof spec.namespace === 'string' && !NAMESPACE_NAME.test(spec.namespace)) {
     problems.push(`${prefix}.namespace: ${JSON.stringify(spec.namespace)} is invalid; it must be a Kubernetes namespace name: at most 63 lowercase letters, digits and inner hyphens`);
   }
-  if (typeof spec.service === 'string' && (!DNS_LABEL.test(spec.service) || !/^[a-z]/.test(spec.service))) {
+  if (typeof spec.service === 'string' && !SERVICE_NAME.test(spec.service)) {
     problems.push(`${prefix}.service: ${JSON.stringify(spec.service)} is invalid; it must be a Kubernetes Service name: at most 63 lowercase letters, digits and inner hyphens, starting with a letter`);
   }
   if (typeof spec.port === 'string' || typeof spec.port === 'number') {

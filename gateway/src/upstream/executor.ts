@@ -208,13 +208,13 @@ function failFromError(deps: ExecutorDeps, jobs: Job[], replica: Replica, failur
 }
 
 /**
- * Returns whether the request deadlines ended a call while the replica sent no response headers, on
- * this call or any other. Such a call counts towards ejection. The deadline alone proves
- * nothing: the request may only have been slow. But a replica that sends no response
- * headers for a whole call's lifetime, while its health endpoint still passes, is most
- * likely wedged (a stuck GPU or engine). Non-streaming calls get their headers only after
- * the last token, so without this such a replica would be ejected only by
- * upstream.headersTimeoutMs, usually minutes.
+ * Returns whether the request deadlines ended a call while the replica sent no response
+ * headers, on this call or any other. Such a call counts towards ejection. The deadline
+ * alone proves nothing, because the request may only have been slow. But a replica that
+ * sends no response headers for a whole call's lifetime, while its health endpoint still
+ * passes, is most likely wedged (a stuck GPU or engine). Non-streaming calls get their
+ * headers only after the last token, so without this such a replica would be ejected only
+ * by upstream.headersTimeoutMs, 5 minutes by default.
  */
 function silentUntilDeadline(jobs: readonly Job[], replica: Replica, upstream: UpstreamCall): boolean {
   if (!upstream.replicaSilent || !jobs.every((job) => job.abortKind === 'deadline')) return false;
